@@ -1,0 +1,24 @@
+"""Small helpers shared by command modules: printing JSON and parsing comma lists."""
+
+from __future__ import annotations
+
+import json
+
+import typer
+
+from chasing_random.errors import ChaseError
+
+
+def echo_json(obj) -> None:
+    """Print a JSON object to stdout (machine-readable results go to stdout, progress to stderr)."""
+    typer.echo(json.dumps(obj, indent=2, ensure_ascii=False, default=str))
+
+
+def int_list(text: str | None, option: str) -> list[int]:
+    """Parse ``1000,5000,10000`` into integers; errors name the option."""
+    if text is None or not text.strip():
+        return []
+    try:
+        return [int(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise ChaseError(f"{option}: expected comma-separated integers, got '{text}'") from None

@@ -1,0 +1,85 @@
+"""``chase pool``: build, merge and describe pools."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.table import Table
+
+from chasing_random.cli import app
+from chasing_random.cli.common import echo_json
+from chasing_random.data.pool import build_pool, merge_pools, pool_info
+from chasing_random.data.sources import JOINS, SOURCES, AdapterOptions
+from chasing_random.errors import ChaseError
+from chasing_random.ui import console, progress_bar
+
+pool_app = typer.Typer(help="Build, merge and inspect instruction pools.", no_args_is_help=True)
+app.add_typer(pool_app, name="pool")
+
+
+def _print_report(report) -> None:
+    table = Table(title=f"pool {report.out}")
+    for name in ("read", "kept", "quarantined", "duplicates", "sampled_out"):
+        table.add_row(name, str(getattr(report, name)))
+    console.print(table)
+    if report.quarantine_file:
+        console.print(f"quarantined rows and reasons: {report.quarantine_file}")
+        for reason, count in sorted(report.reasons.items(), key=lambda kv: -kv[1]):
+            console.print(f"  {count:>6}  {reason}")
+    console.print(f"read {report.read} = kept {report.kept} + sampled out {report.sampled_out} + quarantined "
+                  f"{report.quarantined} + duplicates {report.duplicates}: "
+                  + ("[green]reconciles[/]" if report.reconciles else "[red]does not reconcile[/]"))
+
+
+@pool_app.command("build")
+def build(
+    source: str = typer.Argument(..., help=f"Source layout: {', '.join(SOURCES)}."),
+    path_or_hub_id: str = typer.Argument(..., help="A local .json/.jsonl/.parquet file, or a hub dataset id."),
+    out: Path = typer.Option(..., "--out", help="Pool Parquet file to write."),
+    join: str = typer.Option("blank-line", help=f"How instruction and context join: {', '.join(JOINS)} "
+                                                "(paper = no separator, as the study)."),
+    input_field: str = typer.Option("input", help="Input field for jsonl/json/parquet sources."),
+    target_field: str = typer.Option("target", help="Target field for jsonl/json/parquet sources."),
+    context_field: Optional[str] = typer.Option(None, help="Optional context field joined to the input."),
+    on_error: str = typer.Option("fail", help="fail: stop at the first bad row; skip: quarantine bad rows."),
+    limit: Optional[int] = typer.Option(None, help="Keep a seeded sample of N rows."),
+    seed: int = typer.Option(0, help="Seed of the --limit sample."),
+    split: str = typer.Option("train", help="Split of a hub dataset."),
+) -> None:
+    """Normalise a source into a pool of {id, input, target, source, meta}.
+
+    Example: chase pool build alpaca data/alpaca.json --out pools/alpaca.parquet --on-error skip
+    """
+    if join not in JOINS:
+        raise ChaseError(f"unknown --join '{join}'; valid: {', '.join(JOINS)}")
+    options = AdapterOptions(join=join, input_field=input_field, target_field=target_field,
+                             context_field=context_field)
+    with progress_bar(f"reading {path_or_hub_id}", None) as advance:
+        report = build_pool(source, path_or_hub_id, out, options=options, on_error=on_error, limit=limit,
+                            seed=seed, split=split, progress=lambda n: advance(1))
+    _print_report(report)
+
+
+@pool_app.command("merge")
+def merge(
+    pools: list[Path] = typer.Argument(..., help="Pool files to merge."),
+    out: Path = typer.Option(..., "--out", help="Merged pool file."),
+    limit: Optional[int] = typer.Option(None, help="Keep a seeded sample of N rows."),
+    seed: int = typer.Option(0, help="Seed of the --limit sample."),
+) -> None:
+    """Merge pools (exact duplicates dropped) and optionally subsample.
+
+    Example: chase pool merge alpaca.parquet dolly.parquet --out mixed.parquet --limit 5000 --seed 1
+    """
+    _print_report(merge_pools(list(pools), out, limit=limit, seed=seed))
+
+
+@pool_app.command("info")
+def info(pool: Path = typer.Argument(..., help="Pool Parquet file.")) -> None:
+    """Print counts, duplicates and length statistics of a pool as JSON.
+
+    Example: chase pool info pools/alpaca.parquet
+    """
+    echo_json(pool_info(pool))

@@ -1,0 +1,1 @@
+"""Loading causal LMs and embedders from hub ids, local folders or packaged aliases."""
