@@ -21,7 +21,9 @@ app = typer.Typer(
     add_completion=False,
 )
 
-from chasing_random.cli import pool  # noqa: E402  (command modules register themselves on `app`)
+# Command modules register themselves on `app` when imported.
+from chasing_random.cli import pool  # noqa: E402,F401
+from chasing_random.cli import select  # noqa: E402,F401
 
 
 def main(argv: list[str] | None = None) -> None:

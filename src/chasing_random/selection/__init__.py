@@ -1,0 +1,6 @@
+"""Selection strategies: each turns a pool and its score tables into one ranked list of ids.
+
+Importing this package registers every strategy module in the registry of ``base``.
+"""
+
+from chasing_random.selection import model_free  # noqa: F401  (registers random, strictrandom, longest, full)

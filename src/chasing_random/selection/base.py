@@ -1,0 +1,204 @@
+"""The selection framework: a strategy returns a ``Ranking``; budgets are prefixes of it.
+
+Strategies never load models themselves: they ask scoring functions for cached score tables.
+``write_selection`` turns a ranking into the subset files, the full ranking file and a manifest.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import pandas as pd
+
+from chasing_random.data.pool import pool_name, read_pool
+from chasing_random.errors import ChaseError
+from chasing_random.store import ArtifactStore, atomic_path, file_fingerprint, write_manifest
+
+
+@dataclass
+class SelectOptions:
+    """Every option a strategy may read; each strategy documents the ones it uses."""
+
+    seed: int = 0
+    batch_size: int = 8
+    trust_remote_code: bool = False
+    dtype: str = "float32"
+    # model-free strategies
+    length_unit: str = "chars"
+    tokenizer: str | None = None
+    source_pool: str | None = None
+    # loss-based strategies (superfilter, cherry)
+    model: str | None = None
+    template: str | None = None
+    max_length: int | None = None
+    ifd_max: float = 1.0
+    diversity: bool = False
+    embedder: str = "minilm"
+    pooling: str = "mean"
+    clusters: int = 100
+    per_cluster: int = 10
+    skip_pre_experience: bool = False
+    preset: str = "cpu-lora"
+    # judge-based strategies (alpagasus, deita)
+    judge: str | None = None
+    prompt: str = "study"
+    parse: str = "first-number"
+    rating_mode: str | None = None
+    threshold: float | None = None
+    score_limit: int | None = None
+    max_failure_rate: float = 0.05
+    score: str = "quality"
+    complexity_scorer: str | None = None
+    quality_scorer: str | None = None
+    diversity_threshold: float = 0.9
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class SelectionContext:
+    """What a strategy sees: the pool, its path, the budgets asked for, options and the store."""
+
+    pool_path: Path
+    pool: pd.DataFrame
+    budgets: list[int]
+    options: SelectOptions
+    store: ArtifactStore
+
+
+@dataclass
+class Ranking:
+    """A strategy's answer: ids best first, ids excluded by reason, and what it measured.
+
+    ``per_budget`` is set only by strategies whose budgets are not nested (strictrandom), and
+    ``lookup`` only when ids come from another pool (strictrandom drawing from the whole source).
+    ``cost`` holds ``device_hours``, ``device`` and ``api_tokens`` spent on scoring.
+    """
+
+    ids: list[str]
+    excluded: dict[str, list[str]] = field(default_factory=dict)
+    scores: dict[str, float] | None = None
+    info: dict[str, Any] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+    cost: dict[str, Any] = field(default_factory=dict)
+    per_budget: dict[int, list[str]] | None = None
+    lookup: pd.DataFrame | None = None
+
+
+@dataclass(frozen=True)
+class StrategySpec:
+    """A registered strategy: its ranking function and whether its seed names a trial."""
+
+    name: str
+    rank: Callable[[SelectionContext], Ranking]
+    seeded_trials: bool
+    description: str
+
+
+STRATEGIES: dict[str, StrategySpec] = {}
+
+
+def register(name: str, *, seeded_trials: bool = False):
+    """Decorator that adds a ranking function to the registry under ``name``."""
+
+    def wrap(fn: Callable[[SelectionContext], Ranking]):
+        STRATEGIES[name] = StrategySpec(name, fn, seeded_trials, (fn.__doc__ or "").strip().splitlines()[0])
+        return fn
+
+    return wrap
+
+
+def get_strategy(name: str) -> StrategySpec:
+    """The strategy with this name, or an error listing the valid names."""
+    import chasing_random.selection  # noqa: F401  (fills the registry)
+
+    if name not in STRATEGIES:
+        raise ChaseError(f"unknown strategy '{name}'; valid strategies: {', '.join(sorted(STRATEGIES))}")
+    return STRATEGIES[name]
+
+
+def subset_filename(pool: str, strategy: str, budget: int, seed: int | None) -> str:
+    """``{pool}_{strategy}_{budget}[_{seed}].jsonl``: the name every later stage expects."""
+    return f"{pool}_{strategy}_{budget}" + (f"_{seed}" if seed is not None else "") + ".jsonl"
+
+
+def run_stem(pool: str, strategy: str, seed: int | None) -> str:
+    """Stem of a selection run's ranking and manifest files."""
+    return f"{pool}_{strategy}" + (f"_{seed}" if seed is not None else "")
+
+
+def _jsonl(rows: list[dict]) -> str:
+    return "".join(json.dumps(row, ensure_ascii=False, sort_keys=True) + "\n" for row in rows)
+
+
+def write_selection(ranking: Ranking, ctx: SelectionContext, strategy: str, out_dir: Path,
+                    seed: int | None, started: float) -> dict:
+    """Write subsets (prefixes of the ranking), the ranking file and the manifest; return the manifest."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    name = pool_name(ctx.pool_path)
+    by_id = (ranking.lookup if ranking.lookup is not None else ctx.pool).set_index("id", drop=False)
+    if len(set(ranking.ids)) != len(ranking.ids):
+        raise ChaseError(f"strategy '{strategy}' returned duplicate ids (a bug)")
+    unknown = [i for i in ranking.ids if i not in by_id.index]
+    if unknown:
+        raise ChaseError(f"strategy '{strategy}' returned {len(unknown)} ids not in the pool (a bug)")
+    stem = run_stem(name, strategy, seed)
+    ranking_rows = [{"rank": r, "id": i, **({"score": ranking.scores[i]} if ranking.scores else {})}
+                    for r, i in enumerate(ranking.ids)]
+    with atomic_path(out_dir / f"{stem}.ranking.jsonl") as tmp:
+        tmp.write_text(_jsonl(ranking_rows), encoding="utf-8")
+    subsets, underflow = {}, {}
+    for budget in ctx.budgets:
+        ids = ranking.per_budget[budget] if ranking.per_budget is not None else ranking.ids[:budget]
+        if len(ids) < budget:
+            underflow[str(budget)] = len(ids)
+        rows = by_id.loc[ids, ["id", "input", "target"]].to_dict("records") if ids else []
+        path = out_dir / subset_filename(name, strategy, budget, seed)
+        with atomic_path(path) as tmp:
+            tmp.write_text(_jsonl(rows), encoding="utf-8")
+        subsets[str(budget)] = {"path": path.name, "rows": len(rows)}
+    excluded_counts = {reason: len(ids) for reason, ids in sorted(ranking.excluded.items())}
+    excluded_rows = [{"id": i, "reason": reason} for reason, ids in sorted(ranking.excluded.items()) for i in ids]
+    with atomic_path(out_dir / f"{stem}.excluded.jsonl") as tmp:
+        tmp.write_text(_jsonl(excluded_rows), encoding="utf-8")
+    manifest_file = out_dir / f"{stem}.manifest.json"
+    manifest = write_manifest(
+        manifest_file.with_name(stem), kind="selection",
+        inputs={"pool": str(ctx.pool_path), "pool_sha256_16": file_fingerprint(ctx.pool_path)},
+        config={"strategy": strategy, "seed": seed, "budgets": ctx.budgets, "options": vars(ctx.options)},
+        started=started,
+        extra={"pool_rows": len(ctx.pool), "ranked": len(ranking.ids), "excluded": excluded_counts,
+               "reconciles": (None if ranking.per_budget is not None
+                              else len(ranking.ids) + sum(excluded_counts.values()) == len(ctx.pool)),
+               "underflow": underflow, "subsets": subsets, "ranking_file": f"{stem}.ranking.jsonl",
+               "excluded_file": f"{stem}.excluded.jsonl",
+               "info": ranking.info, "warnings": ranking.warnings, "cost": ranking.cost})
+    return manifest
+
+
+def select(pool_path: str | Path, strategy: str, budgets: list[int], out_dir: str | Path,
+           options: SelectOptions | None = None, seeds: list[int] | None = None,
+           store: ArtifactStore | None = None) -> list[dict]:
+    """Rank a pool with a strategy and write its subsets, once per seed; returns the manifests."""
+    spec = get_strategy(strategy)
+    options = options or SelectOptions()
+    if any(b <= 0 for b in budgets):
+        raise ChaseError(f"budgets must be positive integers, got {budgets}")
+    pool_path = Path(pool_path)
+    pool = read_pool(pool_path)
+    if strategy == "full":
+        budgets = [len(pool)]
+    if not budgets:
+        raise ChaseError("give at least one budget (--budgets 1000,5000)")
+    manifests = []
+    for seed in (seeds or [options.seed]):
+        started = time.time()
+        opts = SelectOptions(**{**vars(options), "seed": seed})
+        ctx = SelectionContext(pool_path, pool, sorted(set(budgets)), opts, store or ArtifactStore.default())
+        ranking = spec.rank(ctx)
+        manifests.append(write_selection(ranking, ctx, strategy, Path(out_dir),
+                                         seed if spec.seeded_trials else None, started))
+    return manifests

@@ -1,0 +1,72 @@
+"""Strategies that need no model: random, strictrandom, longest and the full pool."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from chasing_random.data.pool import read_pool
+from chasing_random.errors import ChaseError
+from chasing_random.selection.base import Ranking, SelectionContext, register
+
+
+def seeded_order(ids: list[str], seed: int) -> list[str]:
+    """A seeded permutation of ids (the same ids and seed give the same order)."""
+    order = np.random.default_rng(seed).permutation(len(ids))
+    return [ids[i] for i in order]
+
+
+@register("random", seeded_trials=True)
+def random_strategy(ctx: SelectionContext) -> Ranking:
+    """Shuffle the pool with the seed; budget b is the first b rows (nested across budgets)."""
+    return Ranking(seeded_order(list(ctx.pool["id"]), ctx.options.seed))
+
+
+@register("strictrandom", seeded_trials=True)
+def strict_random(ctx: SelectionContext) -> Ranking:
+    """An independent draw per budget (not nested); with ``--source-pool`` drawn from the whole source."""
+    source = read_pool(ctx.options.source_pool) if ctx.options.source_pool else ctx.pool
+    ids = list(source["id"])
+    per_budget = {}
+    for budget in ctx.budgets:
+        rng = np.random.default_rng([ctx.options.seed, budget])
+        take = rng.choice(len(ids), size=min(budget, len(ids)), replace=False)
+        per_budget[budget] = [ids[i] for i in take]
+    largest = per_budget[max(ctx.budgets)]
+    return Ranking(largest, per_budget=per_budget, lookup=source if ctx.options.source_pool else None,
+                   info={"variant": "whole-source" if ctx.options.source_pool else "independent-per-budget",
+                         "drawn_from": ctx.options.source_pool or str(ctx.pool_path)})
+
+
+def response_lengths(ctx: SelectionContext) -> np.ndarray:
+    """Response length per row: characters (the study), or tokens of ``--tokenizer``."""
+    targets = list(ctx.pool["target"])
+    if ctx.options.length_unit == "chars":
+        return np.array([len(t) for t in targets])
+    if ctx.options.length_unit != "tokens":
+        raise ChaseError(f"unknown --length-unit '{ctx.options.length_unit}'; valid: chars, tokens")
+    if not ctx.options.tokenizer:
+        raise ChaseError("--length-unit tokens needs --tokenizer NAME")
+    from chasing_random.models.loading import load_tokenizer
+
+    tokenizer = load_tokenizer(ctx.options.tokenizer, trust_remote_code=ctx.options.trust_remote_code)
+    encoded = tokenizer(targets, add_special_tokens=False)["input_ids"]
+    return np.array([len(ids) for ids in encoded])
+
+
+@register("longest")
+def longest(ctx: SelectionContext) -> Ranking:
+    """Longest responses first (Long Is More); ties keep a seeded shuffle order."""
+    ids = list(ctx.pool["id"])
+    order = np.random.default_rng(ctx.options.seed).permutation(len(ids))
+    lengths = response_lengths(ctx)[order]
+    by_length = np.argsort(-lengths, kind="stable")
+    ranked = order[by_length]
+    return Ranking([ids[i] for i in ranked],
+                   scores={ids[i]: float(n) for i, n in zip(ranked, lengths[by_length])},
+                   info={"length_unit": ctx.options.length_unit})
+
+
+@register("full")
+def full(ctx: SelectionContext) -> Ranking:
+    """The whole pool in pool order: the baseline of fine-tuning on everything."""
+    return Ranking(list(ctx.pool["id"]))
