@@ -21,11 +21,12 @@ def subset_ids(path: Path) -> set[str]:
 
 
 def subset_files(paths: list[Path]) -> list[Path]:
-    """Subset files under the given folders or files (ranking files are skipped)."""
+    """Subset files under the given folders or files (ranking and excluded-row files are skipped)."""
     files = []
     for path in paths:
         if path.is_dir():
-            files.extend(sorted(p for p in path.glob("*.jsonl") if not p.name.endswith(".ranking.jsonl")))
+            files.extend(sorted(p for p in path.glob("*.jsonl")
+                                if not p.name.endswith((".ranking.jsonl", ".excluded.jsonl"))))
         elif path.exists():
             files.append(path)
         else:
