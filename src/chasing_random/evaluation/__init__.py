@@ -1,0 +1,1 @@
+"""Evaluation of fine-tuned models: IFEval, pairwise win rate against reference models, lm-eval tasks."""
