@@ -21,7 +21,7 @@ from typing import Any, Iterator
 from chasing_random import __version__
 
 SECRET_KEY_PATTERN = re.compile(
-    r"(api[_-]?key|secret|password|authorization|(access|auth|hf|bearer|api)[_-]?token)", re.IGNORECASE
+    r"(api[_-]?key|secret|password|authorization|(access|auth|hf|bearer|api)[_-]?token(?!s))", re.IGNORECASE
 )
 SECRET_VALUE_PATTERN = re.compile(r"\b(sk-[A-Za-z0-9_\-]{12,}|hf_[A-Za-z0-9]{20,})")
 

@@ -1,0 +1,1 @@
+"""Score tables computed once and reused by every strategy: response losses (IFD) and embeddings."""

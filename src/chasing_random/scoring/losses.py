@@ -1,0 +1,221 @@
+"""The loss engine behind IFD: per row, the mean response cross-entropy with and without the prompt.
+
+Semantics (see docs/scoring.md): prompt ids = tokenizer(template prompt, special tokens on),
+response ids = tokenizer(target, special tokens off); the conditioned sequence is prompt + response
+cut at L tokens; the direct sequence is tokenizer(direct prefix) (or BOS, else EOS, when that is
+empty) + the same kept response ids. Both passes score exactly the kept response tokens.
+
+Speed without changing the numbers: every sequence of a shard (both passes) is sorted by length
+and batched with right padding (so no attention mask is needed under causal attention), the
+transformer body runs once per batch, and the vocabulary projection is applied only at the
+positions that predict a response token.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from chasing_random.data.pool import read_pool
+from chasing_random.data.templates import get_template
+from chasing_random.errors import ChaseError
+from chasing_random.scoring.shards import (DEFAULT_SHARD_ROWS, TableRun, model_fingerprint, pick_device,
+                                           run_sharded)
+from chasing_random.store import ArtifactStore, atomic_path, file_fingerprint, write_manifest
+
+CODE_VERSION = "losses-1"
+KIND = "losses"
+HEAD_CHUNK = 1024  # response positions projected to the vocabulary at a time (bounds memory)
+# Models whose logits are not simply lm_head(last hidden state): score them with a full forward.
+LOGIT_TRANSFORMS = ("final_logit_softcapping", "logit_scale", "logits_scaling", "output_multiplier_scale")
+DTYPES = ("float32", "bfloat16")
+LOSS_SCHEMA = pa.schema([("id", pa.string()), ("loss_cond", pa.float64()), ("loss_direct", pa.float64()),
+                         ("n_response_tokens", pa.int64()), ("truncated", pa.bool_())])
+
+
+@dataclass(frozen=True)
+class Scored:
+    """One sequence to score: token ids whose positions ``start .. start+count-1`` are scored."""
+
+    ids: list[int]
+    start: int
+    count: int
+
+
+def fallback_prefix(tokenizer) -> list[int]:
+    """The one token an empty prefix becomes: BOS, or EOS when the tokenizer has no BOS."""
+    token = tokenizer.bos_token_id if tokenizer.bos_token_id is not None else tokenizer.eos_token_id
+    if token is None:
+        raise ChaseError("the tokenizer has neither a BOS nor an EOS token, so an empty prefix cannot be scored")
+    return [token]
+
+
+def build_sequences(inputs: list[str], targets: list[str], tokenizer, template_name: str,
+                    max_length: int) -> tuple[list[Scored], list[Scored], np.ndarray, np.ndarray]:
+    """The conditioned and direct sequences of each row, its kept response length and truncation flag."""
+    template = get_template(template_name)
+    prompts = [template.prompt(text, tokenizer) for text in inputs]
+    prompt_ids = tokenizer(prompts, add_special_tokens=True)["input_ids"]
+    response_ids = tokenizer(list(targets), add_special_tokens=False)["input_ids"]
+    direct_prefix = tokenizer(template.direct_prefix, add_special_tokens=True)["input_ids"] or fallback_prefix(tokenizer)
+    cond, direct, kept, truncated = [], [], [], []
+    for prompt, response in zip(prompt_ids, response_ids):
+        prompt = prompt or fallback_prefix(tokenizer)
+        keep = max(0, min(len(response), max_length - len(prompt)))
+        cond.append(Scored((prompt + response[:keep])[:max_length], len(prompt), keep))
+        direct.append(Scored(direct_prefix + response[:keep], len(direct_prefix), keep))
+        kept.append(keep)
+        truncated.append(keep < len(response))
+    return cond, direct, np.array(kept, dtype=np.int64), np.array(truncated, dtype=bool)
+
+
+def _split_model(model):
+    """(body, head) for the fast path, or None when logits need the model's own forward."""
+    base = getattr(model, "base_model", model)
+    head = model.get_output_embeddings()
+    if base is model or head is None or any(getattr(model.config, name, None) for name in LOGIT_TRANSFORMS):
+        return None
+    return base, head
+
+
+def sequence_losses(model, sequences: list[Scored], *, batch_size: int, pad_id: int) -> np.ndarray:
+    """Mean next-token cross-entropy (nats) over each sequence's scored tokens; NaN when it has none.
+
+    Sequences are sorted by length and right-padded per batch; results do not depend on the batch size.
+    """
+    import torch
+
+    losses = np.full(len(sequences), np.nan)
+    todo = [i for i, s in enumerate(sequences) if s.count > 0]
+    todo.sort(key=lambda i: (-len(sequences[i].ids), i))
+    split = _split_model(model)
+    device = next(model.parameters()).device
+    with torch.inference_mode():
+        for first in range(0, len(todo), batch_size):
+            batch = todo[first:first + batch_size]
+            width = len(sequences[batch[0]].ids)
+            input_ids = torch.full((len(batch), width), pad_id, dtype=torch.long)
+            rows, positions, labels = [], [], []
+            for row, index in enumerate(batch):
+                seq = sequences[index]
+                input_ids[row, :len(seq.ids)] = torch.tensor(seq.ids)
+                rows.append(np.full(seq.count, row))
+                positions.append(np.arange(seq.start - 1, seq.start - 1 + seq.count))
+                labels.extend(seq.ids[seq.start:seq.start + seq.count])
+            rows_t = torch.from_numpy(np.concatenate(rows))
+            pos_t = torch.from_numpy(np.concatenate(positions))
+            labels_t = torch.tensor(labels, device=device)
+            input_ids = input_ids.to(device)
+            # Right padding + causal attention: real tokens never see pads, so no mask is needed.
+            if split is None:
+                gathered = model(input_ids=input_ids).logits[rows_t, pos_t]
+                token_losses = torch.nn.functional.cross_entropy(gathered.float(), labels_t, reduction="none")
+            else:
+                body, head = split
+                hidden = body(input_ids=input_ids).last_hidden_state[rows_t, pos_t]
+                token_losses = torch.cat([
+                    torch.nn.functional.cross_entropy(head(hidden[c:c + HEAD_CHUNK]).float(),
+                                                      labels_t[c:c + HEAD_CHUNK], reduction="none")
+                    for c in range(0, len(labels_t), HEAD_CHUNK)])
+            sums = torch.zeros(len(batch), dtype=torch.float64).index_add_(0, rows_t, token_losses.double().cpu())
+            counts = np.array([sequences[i].count for i in batch])
+            losses[batch] = sums.numpy() / counts
+    return losses
+
+
+def loss_key(store: ArtifactStore, pool_path: Path, model: str, template: str, max_length: int, dtype: str) -> str:
+    """The store key of a loss table: pool bytes, model weights, template, L, dtype and code version."""
+    return store.key(KIND, file_fingerprint(pool_path), model_fingerprint(model), template, max_length, dtype,
+                     code_version=CODE_VERSION)
+
+
+def loss_table(pool_path: str | Path, model: str, template: str, max_length: int, *,
+               store: ArtifactStore | None = None, batch_size: int = 8, dtype: str = "float32",
+               out: str | Path | None = None, device: str | None = None, trust_remote_code: bool = False,
+               shard_rows: int = DEFAULT_SHARD_ROWS, on_shard=None) -> TableRun:
+    """The loss table of a pool (``id, loss_cond, loss_direct, n_response_tokens, truncated``).
+
+    Cached in the store and resumable shard by shard; ``out`` also writes it (and a manifest) there.
+    ``.cost`` is what this call spent (0 when cached); the manifest keeps what the table cost to make.
+    """
+    get_template(template)
+    if dtype not in DTYPES:
+        raise ChaseError(f"unknown dtype '{dtype}'; valid: {', '.join(DTYPES)}")
+    if max_length < 2:
+        raise ChaseError(f"--max-length must be at least 2, got {max_length}")
+    if batch_size < 1:
+        raise ChaseError(f"--batch-size must be positive, got {batch_size}")
+    pool_path = Path(pool_path)
+    pool = read_pool(pool_path)
+    store = store or ArtifactStore.default()
+    device = pick_device(device)
+    loaded = {}
+
+    def compute(start: int, stop: int) -> pa.Table:
+        if not loaded:
+            from chasing_random.models.loading import load_causal_lm
+
+            loaded["model"], loaded["tokenizer"] = load_causal_lm(model, dtype=dtype, device=device,
+                                                                  trust_remote_code=trust_remote_code)
+        lm, tokenizer = loaded["model"], loaded["tokenizer"]
+        part = pool.iloc[start:stop]
+        cond, direct, kept, truncated = build_sequences(list(part["input"]), list(part["target"]), tokenizer,
+                                                        template, max_length)
+        losses = sequence_losses(lm, cond + direct, batch_size=batch_size, pad_id=tokenizer.pad_token_id)
+        loss_cond, loss_direct = losses[:len(cond)], losses[len(cond):]
+        bad = (kept > 0) & ~(np.isfinite(loss_cond) & np.isfinite(loss_direct))
+        if bad.any():
+            raise ChaseError(f"{pool_path}: non-finite loss for row id {part['id'].iloc[int(np.argmax(bad))]} "
+                             f"(model {model}, dtype {dtype}); try --dtype float32")
+        return pa.table({"id": list(part["id"]), "loss_cond": pa.array(loss_cond, from_pandas=True),
+                         "loss_direct": pa.array(loss_direct, from_pandas=True), "n_response_tokens": kept,
+                         "truncated": truncated}, schema=LOSS_SCHEMA)
+
+    key = loss_key(store, pool_path, model, template, max_length, dtype)
+    config = {"model": model, "template": template, "max_length": max_length, "dtype": dtype,
+              "code_version": CODE_VERSION}
+    run = run_sharded(store, KIND, key, len(pool), compute, shard_rows=shard_rows,
+                      description=f"losses {pool_path.name}", device=device, on_shard=on_shard,
+                      inputs={"pool": str(pool_path), "pool_sha256_16": file_fingerprint(pool_path),
+                              "model": model_fingerprint(model)}, config=config)
+    if out is not None:
+        export_table(run, Path(out))
+    return run
+
+
+def export_table(run: TableRun, out: Path) -> None:
+    """Copy a stored table to a user's path, with a manifest saying where it came from and its cost."""
+    import time
+
+    started = time.time()
+    with atomic_path(out) as tmp:
+        pq.write_table(run.table, tmp)
+    write_manifest(out, kind=run.manifest["kind"], inputs={**run.manifest["inputs"], "store_table": str(run.path)},
+                   config=run.manifest["config"], started=started,
+                   extra={"rows": run.table.num_rows, "cost": run.manifest.get("cost")})
+
+
+IFD_KINDS = ("cherry", "superfilter")
+
+
+def ifd(frame, kind: str) -> np.ndarray:
+    """IFD from a loss table: ``cherry`` = loss_cond / loss_direct, ``superfilter`` = exp(cond - direct)."""
+    cond = frame["loss_cond"].to_numpy(dtype=float)
+    direct = frame["loss_direct"].to_numpy(dtype=float)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        if kind == "cherry":
+            return cond / direct
+        if kind == "superfilter":
+            return np.exp(cond - direct)
+    raise ChaseError(f"unknown IFD kind '{kind}'; valid: {', '.join(IFD_KINDS)}")
+
+
+def mostly_above_one(values: np.ndarray) -> bool:
+    """True when most finite IFD values exceed 1 (a sign the model does not know the template)."""
+    finite = values[np.isfinite(values)]
+    return bool(len(finite)) and float(np.mean(finite > 1)) > 0.5
+
