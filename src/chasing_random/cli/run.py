@@ -1,0 +1,60 @@
+"""``chase run``: one experiment file, one command; ``--dry-run`` prints the plan with costs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.table import Table
+
+from chasing_random.cli import app
+from chasing_random.config import load_experiment
+from chasing_random.errors import ChaseError
+from chasing_random.pipeline.plan import expand
+from chasing_random.pipeline.runner import EXECUTORS, RunPaths, plan_rows, run_experiment
+from chasing_random.ui import console
+
+
+def print_plan(rows: list[dict], title: str) -> None:
+    """The plan as a table, with totals of estimated device-hours and dollars still to spend."""
+    table = Table(title=title)
+    for column in ("#", "kind", "stage", "status", "est. device-h", "est. $"):
+        table.add_column(column, justify="right" if column.startswith(("#", "est")) else "left")
+    for number, row in enumerate(rows, start=1):
+        table.add_row(str(number), row["kind"], row["stage"],
+                      "[green]cached[/]" if row["status"] == "cached" else "to do",
+                      f"{row['est_device_hours']:.3g}", f"{row['est_dollars']:.3g}")
+    console.print(table)
+    todo = [r for r in rows if r["status"] != "cached"]
+    console.print(f"{len(rows)} stages: {len(rows) - len(todo)} cached, {len(todo)} to do; estimated "
+                  f"{sum(r['est_device_hours'] for r in todo):.3g} device-hours, "
+                  f"${sum(r['est_dollars'] for r in todo):.3g} still to spend (FLOP-based estimate)")
+
+
+@app.command("run")
+def run(
+    experiment: Path = typer.Argument(..., help="Experiment YAML file."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Print every stage, cached or to do, with cost estimates."),
+    run_dir: Optional[Path] = typer.Option(None, help="Run folder (default: the file's run_dir or runs/NAME)."),
+    executor: str = typer.Option("local", help="local (this process) or ray (pip install 'chasing-random[ray]')."),
+    ray_address: Optional[str] = typer.Option(None, help="Ray cluster address (default: start a local Ray)."),
+    report: bool = typer.Option(True, help="Write the report when the run finishes."),
+) -> None:
+    """Run a grid of pools x budgets x strategies x seeds x benchmarks, resuming what is done.
+
+    Example: chase run configs/paper-dolly.yaml --dry-run
+    """
+    if executor not in EXECUTORS:
+        raise ChaseError(f"unknown --executor '{executor}'; valid: {', '.join(EXECUTORS)}")
+    config = load_experiment(experiment)
+    paths = RunPaths.of(config, run_dir)
+    if dry_run:
+        print_plan(plan_rows(expand(config), paths), f"plan of {config.name} ({experiment})")
+        return
+    paths = run_experiment(config, run_dir=run_dir, executor=executor, ray_address=ray_address)
+    console.print(f"results in {paths.run_dir / 'results'}")
+    if report:
+        from chasing_random.analysis.report import write_report
+
+        write_report(paths.run_dir)

@@ -1,0 +1,202 @@
+"""Experiment files: a pydantic schema for the grid, loaded from YAML with line-aware errors.
+
+An unknown or invalid key is an error that names the key, its path and its line in the file.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from chasing_random.errors import ChaseError
+
+DEFAULT_RANDOM_SEEDS = [0, 1, 2]
+BENCHMARK_KINDS = ("synth_heldout", "ifeval", "alpaca_eval_pairwise", "harness")
+
+
+class Strict(BaseModel):
+    """Base model: unknown keys are errors."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class PoolConfig(Strict):
+    """One pool: a source read from a file or hub id, or the built-in audit pool (``source: synth``)."""
+
+    name: str
+    source: str
+    path: str | None = None
+    limit: int | None = Field(default=None, gt=0)
+    seed: int = 0
+    join: Literal["blank-line", "paper"] = "blank-line"
+    split: str = "train"
+    on_error: Literal["fail", "skip"] = "skip"
+    input_field: str = "input"
+    target_field: str = "target"
+    context_field: str | None = None
+    corrupt: float = Field(default=0.3, ge=0.0, lt=1.0, description="synth only: corrupted fraction")
+    n: int | None = Field(default=None, gt=0, description="synth only: rows to generate")
+    whole_source: str | None = Field(default=None, description="strictrandom (b): pool drawn from instead")
+    expected_rows: int | None = Field(default=None, gt=0, description="rows, for --dry-run estimates before the build")
+
+    @model_validator(mode="after")
+    def _needs_input(self):
+        if self.source == "synth":
+            if self.n is None:
+                raise ValueError("a synth pool needs n (rows to generate)")
+        elif not self.path:
+            raise ValueError(f"pool '{self.name}' needs path (a file or hub id)")
+        return self
+
+
+class StrategyConfig(Strict):
+    """A strategy and its options (the fields of ``SelectOptions``)."""
+
+    name: str
+    label: str | None = Field(default=None, description="name in reports, when one strategy runs twice")
+    options: dict[str, Any] = Field(default_factory=dict)
+
+    @property
+    def display(self) -> str:
+        return self.label or self.name
+
+
+class SeedsConfig(Strict):
+    random: list[int] = Field(default_factory=lambda: list(DEFAULT_RANDOM_SEEDS), min_length=1)
+    strictrandom: list[int] = Field(default_factory=list)
+
+
+class TrainingConfig(Strict):
+    base_model: str
+    preset: str = "cpu-lora"
+    overrides: dict[str, Any] = Field(default_factory=dict)
+    seed: int = 0
+    model_params: float | None = Field(default=None, description="parameters of the base model, for estimates")
+
+
+class GenerationConfig(Strict):
+    max_new_tokens: int | None = None
+    batch_size: int | None = None
+    sampling: Literal["greedy", "paper"] = "greedy"
+    backend: Literal["hf", "vllm"] = "hf"
+
+
+class JudgeConfig(Strict):
+    spec: str = "local:smollm2-135m-instruct"
+    options: dict[str, Any] = Field(default_factory=dict)
+
+
+class BenchmarkConfig(Strict):
+    """A benchmark: generation on its prompts, then its metric."""
+
+    name: Literal["synth_heldout", "ifeval", "alpaca_eval_pairwise", "harness"]
+    limit: int | None = Field(default=None, gt=0)
+    seed: int = 0
+    subset: str | None = None
+    max_new_tokens: int | None = None
+    tasks: list[str] = Field(default_factory=list, description="harness only")
+    protocol: Literal["weighted", "discrete"] = "weighted"
+    both_orders: bool = False
+
+    @model_validator(mode="after")
+    def _harness_needs_tasks(self):
+        if self.name == "harness" and not self.tasks:
+            raise ValueError("the harness benchmark needs tasks (e.g. [openllm] or [mmlu])")
+        return self
+
+
+class PricesConfig(Strict):
+    device_hour: dict[str, float] = Field(default_factory=lambda: {"cpu": 0.05, "A100": 1.29, "H100": 2.49})
+    api_per_million_tokens: dict[str, float] = Field(default_factory=dict)
+    device_flops: dict[str, float] = Field(
+        default_factory=lambda: {"cpu": 5.0e10, "A100": 1.25e14, "H100": 3.0e14},
+        description="sustained FLOP/s per device, used only for --dry-run estimates")
+
+
+class ExperimentConfig(Strict):
+    """A whole grid: pools x budgets x strategies x seeds x benchmarks."""
+
+    name: str
+    run_dir: str | None = None
+    store: str | None = None
+    device: str = "cpu"
+    pools: list[PoolConfig] = Field(min_length=1)
+    budgets: list[int] = Field(min_length=1)
+    strategies: list[StrategyConfig] = Field(default_factory=list)
+    seeds: SeedsConfig = Field(default_factory=SeedsConfig)
+    training: TrainingConfig
+    generation: GenerationConfig = Field(default_factory=GenerationConfig)
+    benchmarks: list[BenchmarkConfig] = Field(min_length=1)
+    judge: JudgeConfig = Field(default_factory=JudgeConfig)
+    prices: PricesConfig = Field(default_factory=PricesConfig)
+
+    @field_validator("budgets")
+    @classmethod
+    def _positive(cls, budgets: list[int]) -> list[int]:
+        if any(b <= 0 for b in budgets):
+            raise ValueError("budgets must be positive")
+        return sorted(set(budgets))
+
+    @model_validator(mode="after")
+    def _unique_names(self):
+        names = [p.name for p in self.pools]
+        if len(names) != len(set(names)):
+            raise ValueError(f"pool names must be unique: {names}")
+        labels = [s.display for s in self.strategies]
+        if len(labels) != len(set(labels)):
+            raise ValueError(f"strategy labels must be unique (set label:): {labels}")
+        return self
+
+
+def _line_index(node, path=(), index=None) -> dict[tuple, int]:
+    """Map every key path of a YAML node tree to its 1-based line."""
+    index = {} if index is None else index
+    if isinstance(node, yaml.MappingNode):
+        for key_node, value_node in node.value:
+            key_path = path + (key_node.value,)
+            index[key_path] = key_node.start_mark.line + 1
+            _line_index(value_node, key_path, index)
+    elif isinstance(node, yaml.SequenceNode):
+        for position, item in enumerate(node.value):
+            index[path + (position,)] = item.start_mark.line + 1
+            _line_index(item, path + (position,), index)
+    return index
+
+
+def _locate(loc: tuple, lines: dict[tuple, int]) -> int | None:
+    for end in range(len(loc), 0, -1):
+        if tuple(loc[:end]) in lines:
+            return lines[tuple(loc[:end])]
+    return None
+
+
+def load_experiment(path: str | Path) -> ExperimentConfig:
+    """Read and validate an experiment YAML file; errors name the key and its line."""
+    path = Path(path)
+    if not path.exists():
+        raise ChaseError(f"{path}: experiment file not found")
+    text = path.read_text(encoding="utf-8")
+    try:
+        node = yaml.compose(text)
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f":{mark.line + 1}" if mark else ""
+        raise ChaseError(f"{path}{where}: not valid YAML ({getattr(exc, 'problem', exc)})") from None
+    if not isinstance(data, dict):
+        raise ChaseError(f"{path}: an experiment file is a mapping of keys (name, pools, budgets, ...)")
+    try:
+        return ExperimentConfig.model_validate(data)
+    except ValidationError as exc:
+        lines = _line_index(node)
+        messages = []
+        for error in exc.errors():
+            loc = tuple(error["loc"])
+            line = _locate(loc, lines)
+            key = ".".join(str(part) for part in loc) or "<top>"
+            what = "unknown key" if error["type"] == "extra_forbidden" else error["msg"]
+            messages.append(f"{path}:{line or '?'}: {key}: {what}")
+        raise ChaseError("invalid experiment file:\n  " + "\n  ".join(messages)) from None

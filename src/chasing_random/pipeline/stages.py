@@ -1,0 +1,168 @@
+"""What each kind of stage does: thin calls into the library, plus the stage's done record.
+
+A stage writes its outputs into its own folder of the artifact store and, last, ``stage.json``
+(outputs, cost, wall time); a stage whose ``stage.json`` exists is never run again.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+from chasing_random.config import ExperimentConfig
+from chasing_random.errors import ChaseError
+from chasing_random.pipeline.plan import DONE_MARKER, Stage
+from chasing_random.store import ArtifactStore, redact, write_json_atomic
+
+PAIRWISE_BENCHMARK = "alpaca_eval"
+
+
+def _dep(stage: Stage, kind: str, store: ArtifactStore, index: int = 0) -> dict:
+    return [d for d in stage.deps if d.kind == kind][index].outputs(store)
+
+
+def run_pool(stage: Stage, store: ArtifactStore, config: ExperimentConfig) -> dict:
+    """Build the pool file (or generate the audit pool)."""
+    from chasing_random.data.pool import build_pool
+    from chasing_random.data.sources import AdapterOptions
+
+    pool = stage.params["pool"]
+    out = stage.folder(store) / f"{pool['name']}.parquet"
+    if pool["source"] == "synth":
+        from chasing_random.data.synth import write_synth_pool
+
+        write_synth_pool(out, n=pool["n"], corrupt=pool["corrupt"], seed=pool["seed"])
+        return {"pool_path": str(out)}
+    options = AdapterOptions(join=pool["join"], input_field=pool["input_field"], target_field=pool["target_field"],
+                             context_field=pool["context_field"])
+    report = build_pool(pool["source"], pool["path"], out, options=options, on_error=pool["on_error"],
+                        limit=pool["limit"], seed=pool["seed"], split=pool["split"])
+    return {"pool_path": str(out), "counts": report.as_dict()}
+
+
+def run_selection(stage: Stage, store: ArtifactStore, config: ExperimentConfig) -> dict:
+    """Rank the pool with the strategy and write the subsets of every budget."""
+    from chasing_random.selection.base import SelectOptions, select
+
+    p = stage.params
+    pool_path = _dep(stage, "pool", store)["pool_path"]
+    options = dict(p["options"])
+    if p["strategy"] in ("alpagasus", "deita"):
+        options.setdefault("judge", p["judge"]["spec"])
+    if p["strategy"] == "strictrandom" and len([d for d in stage.deps if d.kind == "pool"]) > 1:
+        options["source_pool"] = _dep(stage, "pool", store, 1)["pool_path"]
+    unknown = set(options) - set(SelectOptions.__dataclass_fields__)
+    if unknown:
+        raise ChaseError(f"strategy '{p['label']}': unknown options {sorted(unknown)}; "
+                         f"valid: {sorted(SelectOptions.__dataclass_fields__)}")
+    select_options = SelectOptions(**{**options, "seed": p["seed"] if p["seed"] is not None else 0})
+    manifest = select(pool_path, p["strategy"], p["budgets"], stage.folder(store), select_options,
+                      store=store)[0]
+    folder = stage.folder(store)
+    subsets = {budget: str(folder / info["path"]) for budget, info in manifest["subsets"].items()}
+    return {"pool_path": pool_path, "subsets": subsets, "manifest": manifest, "cost": manifest.get("cost", {})}
+
+
+def run_training(stage: Stage, store: ArtifactStore, config: ExperimentConfig) -> dict:
+    """Fine-tune the base model on one subset."""
+    from chasing_random.training.sft import train_model
+
+    p = stage.params
+    selection = _dep(stage, "selection", store)
+    subsets = selection["subsets"]
+    subset = next(iter(subsets.values())) if p["budget"] is None else subsets[str(p["budget"])]
+    out = stage.folder(store) / "model"
+    training = p["training"]
+    manifest = train_model(subset, training["base_model"], out, preset=training["preset"],
+                           overrides=training["overrides"], seed=training["seed"])
+    return {"model_dir": str(out), "subset": subset, "pool_path": selection["pool_path"], "manifest": manifest}
+
+
+def run_generation(stage: Stage, store: ArtifactStore, config: ExperimentConfig) -> dict:
+    """The model's outputs on the benchmark's prompts (the same prompts for every model)."""
+    from chasing_random.generation.generate import generate_outputs
+
+    p = stage.params
+    bench, gen = p["benchmark"], p["generation"]
+    model_dir = _dep(stage, "training", store)["model_dir"]
+    folder = stage.folder(store)
+    benchmark, limit = bench["name"], bench["limit"]
+    if benchmark == "synth_heldout":
+        from chasing_random.data.synth import heldout_set
+
+        items = heldout_set(bench["limit"] or 200, bench["seed"])
+        prompts = folder / "prompts.jsonl"
+        prompts.parent.mkdir(parents=True, exist_ok=True)
+        prompts.write_text("".join(json.dumps(i, ensure_ascii=False) + "\n" for i in items), encoding="utf-8")
+        benchmark, limit = f"file:{prompts}", None
+    elif benchmark == "alpaca_eval_pairwise":
+        benchmark = PAIRWISE_BENCHMARK
+    out = folder / "outputs.json"
+    generate_outputs(model_dir, benchmark, out, subset=bench["subset"], limit=limit, seed=bench["seed"],
+                     max_new_tokens=bench["max_new_tokens"] or gen["max_new_tokens"],
+                     sampling=None if gen["sampling"] == "greedy" else gen["sampling"],
+                     batch_size=gen["batch_size"], backend=gen["backend"])
+    return {"outputs": str(out), "model_dir": model_dir}
+
+
+def run_evaluation(stage: Stage, store: ArtifactStore, config: ExperimentConfig) -> dict:
+    """The benchmark's metric for one model, with its per-prompt scores."""
+    p = stage.params
+    bench = p["benchmark"]
+    folder = stage.folder(store)
+    folder.mkdir(parents=True, exist_ok=True)
+    if bench["name"] == "harness":
+        from chasing_random.evaluation.harness import run_harness
+
+        model_dir = _dep(stage, "training", store)["model_dir"]
+        metrics = run_harness(model_dir, bench["tasks"], bench["limit"], folder / "metrics.json")
+        return {"metric": "acc", "value": metrics["mean_acc"], "metrics": metrics, "per_prompt": {}}
+    outputs = _dep(stage, "generation", store)["outputs"]
+    if bench["name"] == "ifeval":
+        from chasing_random.evaluation.ifeval import evaluate_ifeval
+
+        metrics = evaluate_ifeval(outputs, folder / "metrics.json", allow_partial=bench["limit"] is not None)
+        per_prompt = {}
+        for line in Path(metrics["per_prompt_file"]).read_text(encoding="utf-8").splitlines():
+            row = json.loads(line)
+            per_prompt[str(row["key"])] = float(row["prompt_level_strict"])
+        return {"metric": "prompt_level_strict_acc", "value": metrics["prompt_level_strict_acc"],
+                "metrics": metrics, "per_prompt": per_prompt}
+    if bench["name"] == "synth_heldout":
+        from chasing_random.data.synth import score_heldout
+
+        gen_folder = [d for d in stage.deps if d.kind == "generation"][0].folder(store)
+        items = [json.loads(line) for line in (gen_folder / "prompts.jsonl").read_text(encoding="utf-8").splitlines()]
+        scored = score_heldout(json.loads(Path(outputs).read_text(encoding="utf-8")), items)
+        per_prompt = {row["instruction"]: float(row["correct"]) for row in scored}
+        value = sum(per_prompt.values()) / len(per_prompt) if per_prompt else 0.0
+        write_json_atomic(folder / "metrics.json", {"exact_match": value, "n": len(per_prompt)})
+        return {"metric": "exact_match", "value": value, "per_prompt": per_prompt}
+    from chasing_random.evaluation.pairwise import run_pairwise
+    from chasing_random.judges.factory import make_judge
+
+    refs = [d.outputs(store)["outputs"] for d in stage.deps[1:]]
+    judge = make_judge(p["judge"]["spec"], **p["judge"]["options"])
+    metrics = run_pairwise(outputs, refs, judge, folder, seed=bench["seed"], both_orders=bench["both_orders"],
+                           protocol=bench["protocol"])
+    annotations = json.loads((folder / "annotations.json").read_text(encoding="utf-8"))
+    per_prompt = {a["instruction"]: float(a["preference"]) - 1.0 for a in annotations
+                  if a.get("preference") is not None}
+    return {"metric": "win_rate", "value": metrics["win_rate"], "reference_value": 50.0, "metrics": metrics,
+            "per_prompt": per_prompt, "api_tokens": metrics.get("api_tokens", {})}
+
+
+RUNNERS = {"pool": run_pool, "selection": run_selection, "training": run_training,
+           "generation": run_generation, "evaluation": run_evaluation}
+
+
+def run_stage(stage: Stage, store: ArtifactStore, config: ExperimentConfig) -> dict:
+    """Run one stage and write its done record last; an interrupted stage leaves no record."""
+    started = time.time()
+    stage.folder(store).mkdir(parents=True, exist_ok=True)
+    outputs = RUNNERS[stage.kind](stage, store, config)
+    record = {"kind": stage.kind, "name": stage.name, "key": stage.key, "params": stage.params,
+              "outputs": outputs, "wall_time_s": round(time.time() - started, 3), "device": config.device}
+    write_json_atomic(stage.folder(store) / DONE_MARKER, redact(record))
+    return record

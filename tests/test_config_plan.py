@@ -1,0 +1,85 @@
+"""Experiment files and grid expansion: line-aware errors, the paper grids' dry runs, Merkle keys."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from chasing_random.config import load_experiment
+from chasing_random.errors import ChaseError
+from chasing_random.pipeline.plan import expand
+
+CONFIGS = Path(__file__).resolve().parents[1] / "configs"
+
+MINIMAL = """\
+name: t
+pools:
+  - name: a
+    source: alpaca
+    path: a.json
+budgets: [10, 20]
+strategies:
+  - name: longest
+  - name: full
+training:
+  base_model: smollm2-135m-instruct
+benchmarks:
+  - name: ifeval
+    limit: 5
+  - name: alpaca_eval_pairwise
+    limit: 5
+"""
+
+
+def write(tmp_path, text):
+    path = tmp_path / "exp.yaml"
+    path.write_text(text)
+    return path
+
+
+def test_unknown_key_names_key_and_line(tmp_path):
+    text = MINIMAL.replace("    path: a.json\n", "    path: a.json\n    limitt: 5\n")
+    with pytest.raises(ChaseError, match=r"exp.yaml:6: pools.0.limitt: unknown key"):
+        load_experiment(write(tmp_path, text))
+
+
+def test_invalid_value_and_bad_yaml(tmp_path):
+    with pytest.raises(ChaseError, match=r"exp.yaml:6: budgets"):
+        load_experiment(write(tmp_path, MINIMAL.replace("[10, 20]", "[10, -1]")))
+    with pytest.raises(ChaseError, match="not valid YAML"):
+        load_experiment(write(tmp_path, "name: [unclosed\n"))
+
+
+def test_grid_expansion_counts(tmp_path):
+    plan = expand(load_experiment(write(tmp_path, MINIMAL)))
+    kinds = [s.kind for s in plan.stages]
+    # 3 random seeds + longest + full selections; (3 + 1) x 2 budgets + 1 full models
+    assert kinds.count("selection") == 5 and kinds.count("training") == 9
+    assert kinds.count("generation") == 18
+    pairwise = [s for s in plan.stages if s.name.startswith("pairwise")]
+    # each random seed vs the other two, longest per budget, full vs each budget's random models
+    assert len(pairwise) == 6 + 2 + 2
+    assert all(len(s.deps) - 1 in (2, 3) for s in pairwise)
+    names = [s.name for s in plan.stages]
+    assert all(names.index(d.name) < names.index(s.name) for s in plan.stages for d in s.deps)
+
+
+def test_changing_a_benchmark_limit_reruns_only_its_stages(tmp_path):
+    before = {s.name: s.key for s in expand(load_experiment(write(tmp_path, MINIMAL))).stages}
+    after = {s.name: s.key for s in expand(load_experiment(write(tmp_path, MINIMAL.replace(
+        "  - name: ifeval\n    limit: 5", "  - name: ifeval\n    limit: 6")))).stages}
+    changed = {name for name in before if before[name] != after.get(name)}
+    assert changed and all(name.startswith("evaluate ifeval") or name.startswith("generate ifeval")
+                           for name in changed)
+
+
+@pytest.mark.parametrize("name", ["paper-dolly", "paper-alpaca", "paper-evol", "paper-flan"])
+def test_paper_configs_dry_run(name, run_cli, tmp_path):
+    result = run_cli("run", CONFIGS / f"{name}.yaml", "--dry-run", "--run-dir", tmp_path)
+    assert result.code == 0, result.err
+    plan = expand(load_experiment(CONFIGS / f"{name}.yaml"))
+    strategies = {s.params.get("label") for s in plan.of_kind("selection")}
+    assert strategies == {"random", "strictrandom", "longest", "alpagasus", "cherry", "deita", "full"}
+    assert {s.params["budget"] for s in plan.of_kind("training")} == {1000, 5000, 10000, None}
+    assert f"{len(plan.stages)} stages: 0 cached" in " ".join(result.err.split())
