@@ -1,0 +1,64 @@
+"""``chase evaluate``: IFEval, pairwise win rate against reference models, win-rate metrics, lm-eval tasks."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from chasing_random.cli import app
+from chasing_random.cli.common import echo_json
+from chasing_random.ui import console
+
+evaluate_app = typer.Typer(help="Evaluate model outputs and models: IFEval, pairwise win rate, lm-eval.",
+                           no_args_is_help=True)
+app.add_typer(evaluate_app, name="evaluate")
+
+SUMMARY_KEYS = ("prompt_level_strict_acc", "inst_level_strict_acc", "prompt_level_loose_acc", "inst_level_loose_acc",
+                "n_prompts", "n_missing", "n_extra", "generators")
+WINRATE_KEYS = ("win_rate", "standard_error", "n_wins", "n_wins_base", "n_draws", "n_total", "discrete_win_rate",
+                "avg_length", "length_controlled_winrate", "lc_standard_error", "n_records", "bad_preferences")
+
+
+@evaluate_app.command("ifeval")
+def ifeval(
+    outputs: Path = typer.Option(..., "--outputs", help="Outputs file in AlpacaEval layout (.json list or .jsonl)."),
+    out: Path = typer.Option(..., "--out", help="METRICS.json to write; the per-prompt JSONL goes beside it."),
+    allow_partial: bool = typer.Option(False, "--allow-partial",
+                                       help="Score the IFEval prompts that are present instead of failing."),
+    prompts: Path = typer.Option(None, "--prompts", help="IFEval prompts JSONL (default: the packaged 541)."),
+) -> None:
+    """Score outputs on IFEval with Google's checkers (offline): strict/loose, prompt/instruction level.
+
+    Example: chase evaluate ifeval --outputs gens/ifeval.json --out results/ifeval/METRICS.json
+    """
+    from chasing_random.evaluation.ifeval import evaluate_ifeval
+
+    metrics = evaluate_ifeval(outputs, out, allow_partial=allow_partial, prompts_path=prompts)
+    if metrics["n_missing"] or metrics["n_extra"]:
+        console.print(f"[yellow]partial:[/] scored {metrics['n_prompts']} prompts, {metrics['n_missing']} IFEval "
+                      f"prompts missing, {metrics['n_extra']} extra records ignored")
+    echo_json({key: metrics[key] for key in SUMMARY_KEYS})
+
+
+@evaluate_app.command("winrate")
+def winrate(
+    annotations: Path = typer.Option(..., "--annotations", help="AlpacaEval-layout annotations (.json or .jsonl)."),
+    out: Path = typer.Option(None, "--out", help="METRICS.json to write (printed only when omitted)."),
+) -> None:
+    """Win rate, standard error, wins/draws, discrete and length-controlled win rate from annotations.
+
+    Example: chase evaluate winrate --annotations results/pairwise/annotations.json --out METRICS.json
+    """
+    from chasing_random.evaluation.winrate import read_annotations, winrate_metrics
+    from chasing_random.store import write_json_atomic
+
+    metrics = winrate_metrics(read_annotations(annotations))
+    if metrics["bad_preferences"]["total"]:
+        bad = metrics["bad_preferences"]
+        console.print(f"[yellow]{bad['total']} of {metrics['n_records']} preferences are unusable[/] "
+                      f"(null {bad['null']}, outside [1, 2] {bad['out_of_range']}, not a number "
+                      f"{bad['not_a_number']}); they are excluded from n_total and every rate")
+    if out:
+        write_json_atomic(out, metrics)
+    echo_json({key: metrics[key] for key in WINRATE_KEYS})
