@@ -23,6 +23,7 @@ app = typer.Typer(
 
 # Command modules register themselves on `app` when imported.
 from chasing_random.cli import pool  # noqa: E402,F401
+from chasing_random.cli import report  # noqa: E402,F401
 from chasing_random.cli import evaluate  # noqa: E402,F401
 from chasing_random.cli import select  # noqa: E402,F401
 from chasing_random.cli import score  # noqa: E402,F401

@@ -1,0 +1,160 @@
+"""The files the runner writes into RUN_DIR and the report reads: pydantic rows and located loaders.
+
+``results/evaluations.jsonl``, ``results/costs.jsonl``, ``results/subsets.jsonl`` (one JSON object
+per line) and ``config.json`` (only its ``prices`` are read). docs/analysis.md documents the contract.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Literal, Optional, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from chasing_random.errors import ChaseError
+
+RANDOM = "random"
+FULL = "full"
+
+
+class EvaluationRow(BaseModel):
+    """One evaluated model on one benchmark metric."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    pool: str
+    budget: Optional[int] = Field(None, description="subset size; null for the whole pool (strategy 'full')")
+    strategy: str
+    seed: Optional[int] = None
+    benchmark: str
+    metric: str
+    value: float = Field(description="IFEval accuracy and exact match in [0, 1]; win rates in percent")
+    per_prompt: dict[str, float] = Field(default_factory=dict,
+                                         description="prompt key -> score behind value (may be empty)")
+    reference_value: Optional[float] = Field(None, description="fixed reference, e.g. 50 for win rates "
+                                                                "against the random mixture")
+
+
+class CostRow(BaseModel):
+    """The measured cost of one stage (selection scoring, or training) of one strategy."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    pool: str
+    strategy: str
+    budget: Optional[int] = None
+    seed: Optional[int] = None
+    stage: Literal["selection", "training"]
+    device: str = "cpu"
+    device_hours: float = 0.0
+    api_tokens: dict[str, int] = Field(default_factory=dict)
+    wall_time_s: float = 0.0
+    examples: Optional[int] = Field(None, description="optional: training examples (for extrapolating 'full')")
+
+
+class SubsetRow(BaseModel):
+    """Where a selected subset's ids and its pool live (for corruption rates)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    pool: str
+    strategy: str
+    budget: Optional[int] = None
+    seed: Optional[int] = None
+    ids_path: str
+    pool_path: str
+
+
+class Prices(BaseModel):
+    """Dollars per device-hour by device type and per million API tokens by model."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    device_hour: dict[str, float] = Field(default_factory=lambda: {
+        "cpu": 0.10, "T4": 0.35, "L4": 0.80, "A10G": 1.00, "A100": 1.80, "H100": 3.00, "mps": 0.0})
+    api_per_million_tokens: dict[str, float] = Field(default_factory=lambda: {
+        "gpt-4o": 5.00, "gpt-4o-mini": 0.30, "gpt-4-turbo": 10.00, "gpt-3.5-turbo": 1.00})
+
+
+class RunConfig(BaseModel):
+    """The part of the experiment config the report needs."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    prices: Prices = Field(default_factory=Prices)
+
+
+Row = TypeVar("Row", bound=BaseModel)
+
+
+def _located(path: Path, line: int, error: ValidationError) -> ChaseError:
+    first = error.errors()[0]
+    field = ".".join(str(p) for p in first["loc"]) or "<row>"
+    return ChaseError(f"{path}:{line}: field '{field}': {first['msg']}")
+
+
+def read_rows(path: Path, model: type[Row], *, required: bool = True) -> list[Row]:
+    """Validate every line of a JSONL file; the first bad line raises with its file, line and field."""
+    if not path.exists():
+        if required:
+            raise ChaseError(f"{path}: not found (the runner writes it; is this a run folder?)")
+        return []
+    rows = []
+    for number, text in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        if not text.strip():
+            continue
+        try:
+            obj = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise ChaseError(f"{path}:{number}: not valid JSON ({exc.msg})") from None
+        try:
+            rows.append(model.model_validate(obj))
+        except ValidationError as exc:
+            raise _located(path, number, exc) from None
+    return rows
+
+
+def read_config(run_dir: Path) -> RunConfig:
+    """``config.json`` of a run (default prices when absent)."""
+    path = run_dir / "config.json"
+    if not path.exists():
+        return RunConfig()
+    try:
+        obj = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise ChaseError(f"{path}:{exc.lineno}: not valid JSON ({exc.msg})") from None
+    try:
+        return RunConfig.model_validate(obj)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        raise ChaseError(f"{path}: field '{'.'.join(map(str, first['loc']))}': {first['msg']}") from None
+
+
+class RunResults(BaseModel):
+    """Everything the report reads from one run folder."""
+
+    run_dir: Path
+    evaluations: list[EvaluationRow]
+    costs: list[CostRow]
+    subsets: list[SubsetRow]
+    config: RunConfig
+
+    @classmethod
+    def load(cls, run_dir: str | Path) -> "RunResults":
+        run_dir = Path(run_dir)
+        if not run_dir.is_dir():
+            raise ChaseError(f"{run_dir}: no such run folder")
+        results = run_dir / "results"
+        evaluations = read_rows(results / "evaluations.jsonl", EvaluationRow)
+        if not evaluations:
+            raise ChaseError(f"{results / 'evaluations.jsonl'}: no evaluations yet")
+        return cls(run_dir=run_dir, evaluations=evaluations,
+                   costs=read_rows(results / "costs.jsonl", CostRow, required=False),
+                   subsets=read_rows(results / "subsets.jsonl", SubsetRow, required=False),
+                   config=read_config(run_dir))
+
+    def resolve(self, path: str) -> Path:
+        """A path from a results file: absolute, or relative to the run folder."""
+        candidate = Path(path)
+        return candidate if candidate.is_absolute() else self.run_dir / candidate
