@@ -62,3 +62,30 @@ def winrate(
     if out:
         write_json_atomic(out, metrics)
     echo_json({key: metrics[key] for key in WINRATE_KEYS})
+
+
+@evaluate_app.command("harness")
+def harness(
+    model: str = typer.Option(..., "--model", help="Model folder, alias (smollm2-135m-instruct) or hub id."),
+    tasks: str = typer.Option(..., "--tasks", help="Comma-separated lm-eval tasks; 'openllm' = arc_easy, "
+                                                   "arc_challenge, hellaswag, mmlu, truthfulqa_mc1/mc2, winogrande; "
+                                                   "offline: mmlu_local."),
+    out: Path = typer.Option(..., "--out", help="METRICS.json to write (each task's acc and their mean)."),
+    limit: float = typer.Option(None, "--limit", help="Documents per task (an int, or a fraction below 1)."),
+    batch_size: int = typer.Option(8, "--batch-size", help="Batch size of lm-eval's HF model."),
+    num_fewshot: int = typer.Option(None, "--num-fewshot", help="Few-shot examples (default: each task's own)."),
+    dtype: str = typer.Option("float32", "--dtype", help="float32, bfloat16 or float16."),
+    device: str = typer.Option("cpu", "--device", help="cpu, cuda, cuda:0, mps."),
+    trust_remote_code: bool = typer.Option(False, "--trust-remote-code", help="Allow model code from the hub."),
+) -> None:
+    """Run lm-evaluation-harness tasks on a model through lm-eval's Python API.
+
+    Example: chase evaluate harness --model runs/model-dolly-10k --tasks mmlu_local --limit 200 --out METRICS.json
+    """
+    from chasing_random.evaluation.harness import run_harness
+
+    if limit is not None and limit >= 1:
+        limit = int(limit)
+    metrics = run_harness(model, tasks, limit, out, batch_size=batch_size, num_fewshot=num_fewshot, device=device,
+                          dtype=dtype, trust_remote_code=trust_remote_code)
+    echo_json({"mean_acc": metrics["mean_acc"], "tasks": metrics["tasks"]})
