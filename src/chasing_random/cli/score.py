@@ -49,3 +49,28 @@ def losses(
                      batch_size=batch_size, dtype=dtype, out=out, device=device,
                      trust_remote_code=trust_remote_code)
     echo_json(_summary(run, out=str(out) if out else None))
+
+
+@score_app.command("embed")
+def embed(
+    pool: Path = typer.Option(..., help="Pool Parquet file."),
+    model: str = typer.Option("minilm", help="minilm, a sentence-transformers id/folder, or a causal LM."),
+    pooling: str = typer.Option("mean", help="Causal LMs: mean over tokens or last-token."),
+    field: str = typer.Option("input", help="Text to embed: input, target or both."),
+    max_length: int = typer.Option(512, help="Causal LMs: max tokens per text."),
+    store: Optional[Path] = typer.Option(None, help="Artifact store (default $CHASE_HOME/store)."),
+    batch_size: int = typer.Option(32, help="Texts per forward pass."),
+    dtype: str = typer.Option("float32", help="Causal LMs: float32 or bfloat16."),
+    device: Optional[str] = typer.Option(None, help="cpu or cuda (default: cuda when present)."),
+    trust_remote_code: bool = typer.Option(False, help="Allow models with custom code (off by default)."),
+) -> None:
+    """Float32, L2-normalised embeddings stored with the row ids (Parquet: id, embedding).
+
+    Example: chase score embed --pool alpaca.parquet --model minilm --field input
+    """
+    from chasing_random.scoring.embeddings import embedding_table
+
+    result = embedding_table(pool, model, pooling=pooling, field=field, store=ArtifactStore(store) if store else None,
+                             batch_size=batch_size, max_length=max_length, dtype=dtype, device=device,
+                             trust_remote_code=trust_remote_code)
+    echo_json(_summary(result.run, dimensions=int(result.vectors.shape[1])))

@@ -187,6 +187,53 @@ def loss_table(pool_path: str | Path, model: str, template: str, max_length: int
     return run
 
 
+INSTRUCTION_KIND = "instruction_losses"
+INSTRUCTION_SCHEMA = pa.schema([("id", pa.string()), ("loss", pa.float64()), ("n_tokens", pa.int64()),
+                                ("perplexity", pa.float64())])
+
+
+def instruction_loss_table(pool_path: str | Path, model: str, max_length: int, *,
+                           store: ArtifactStore | None = None, batch_size: int = 8, dtype: str = "float32",
+                           device: str | None = None, trust_remote_code: bool = False,
+                           shard_rows: int = DEFAULT_SHARD_ROWS) -> TableRun:
+    """Each instruction's mean token loss and perplexity under a model (Cherry's pre-experience step).
+
+    The sequence is BOS (EOS without one) + the input's tokens cut to L - 1, every input token scored.
+    """
+    pool_path = Path(pool_path)
+    pool = read_pool(pool_path)
+    store = store or ArtifactStore.default()
+    device = pick_device(device)
+    loaded = {}
+
+    def compute(start: int, stop: int) -> pa.Table:
+        if not loaded:
+            from chasing_random.models.loading import load_causal_lm
+
+            loaded["model"], loaded["tokenizer"] = load_causal_lm(model, dtype=dtype, device=device,
+                                                                  trust_remote_code=trust_remote_code)
+        lm, tokenizer = loaded["model"], loaded["tokenizer"]
+        part = pool.iloc[start:stop]
+        prefix = fallback_prefix(tokenizer)
+        encoded = tokenizer(list(part["input"]), add_special_tokens=False)["input_ids"]
+        sequences = [Scored(prefix + ids[:max_length - 1], 1, len(ids[:max_length - 1])) for ids in encoded]
+        losses = sequence_losses(lm, sequences, batch_size=batch_size, pad_id=tokenizer.pad_token_id)
+        counts = np.array([s.count for s in sequences], dtype=np.int64)
+        bad = (counts > 0) & ~np.isfinite(losses)
+        if bad.any():
+            raise ChaseError(f"{pool_path}: non-finite instruction loss for row id {part['id'].iloc[int(np.argmax(bad))]}")
+        return pa.table({"id": list(part["id"]), "loss": pa.array(losses, from_pandas=True), "n_tokens": counts,
+                         "perplexity": pa.array(np.exp(losses), from_pandas=True)}, schema=INSTRUCTION_SCHEMA)
+
+    key = store.key(INSTRUCTION_KIND, file_fingerprint(pool_path), model_fingerprint(model), max_length, dtype,
+                    code_version=CODE_VERSION)
+    return run_sharded(store, INSTRUCTION_KIND, key, len(pool), compute, shard_rows=shard_rows, device=device,
+                       description=f"instruction perplexity {pool_path.name}",
+                       inputs={"pool": str(pool_path), "pool_sha256_16": file_fingerprint(pool_path),
+                               "model": model_fingerprint(model)},
+                       config={"model": model, "max_length": max_length, "dtype": dtype, "code_version": CODE_VERSION})
+
+
 def export_table(run: TableRun, out: Path) -> None:
     """Copy a stored table to a user's path, with a manifest saying where it came from and its cost."""
     import time

@@ -4,3 +4,5 @@ Importing this package registers every strategy module in the registry of ``base
 """
 
 from chasing_random.selection import model_free  # noqa: F401  (registers random, strictrandom, longest, full)
+from chasing_random.selection import ifd  # noqa: F401  (registers superfilter)
+from chasing_random.selection import cherry  # noqa: F401  (registers cherry)

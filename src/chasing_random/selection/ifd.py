@@ -1,0 +1,118 @@
+"""Superfiltering: IFD with a small model and no template, highest first, with an optional diversity step.
+
+Also the IFD ranking shared with Cherry: exclusions with reasons, ties broken by pool order, and
+the warning when most IFD values exceed 1.
+"""
+
+from __future__ import annotations
+
+import heapq
+
+import numpy as np
+
+from chasing_random.errors import ChaseError
+from chasing_random.scoring.losses import ifd, loss_table, mostly_above_one
+from chasing_random.scoring.shards import TableRun
+from chasing_random.selection.base import Ranking, SelectionContext, register
+
+SMALL_MODEL = "smollm2-135m-instruct"  # Superfiltering used GPT-2, which no offline package ships.
+SUPERFILTER_MAX_LENGTH = 1024  # Superfiltering's default max_length
+GAIN_CHUNK = 2048
+
+
+def table_info(run: TableRun) -> dict:
+    """What a selection manifest says about a score table it used."""
+    return {"path": str(run.path), "reused": run.reused, "cost_to_make": run.manifest.get("cost")}
+
+
+def spent(*runs: TableRun) -> dict:
+    """Device-hours this selection call spent on the given tables (cached tables cost 0)."""
+    return {"device": runs[0].cost["device"], "device_hours": sum(r.cost["device_hours"] for r in runs),
+            "api_tokens": {}}
+
+
+def rank_by_ifd(ctx: SelectionContext, run: TableRun, kind: str, *, inclusive: bool,
+                drop_truncated: bool) -> Ranking:
+    """Rows ranked by IFD descending (ties in pool order) after the exclusions, each with its reason."""
+    frame = run.frame
+    if list(frame["id"]) != list(ctx.pool["id"]):
+        raise ChaseError(f"loss table {run.path} does not match pool {ctx.pool_path} (a stale or foreign table)")
+    values = ifd(frame, kind)
+    ids = np.array(frame["id"])
+    no_tokens = frame["n_response_tokens"].to_numpy() == 0
+    truncated = frame["truncated"].to_numpy(dtype=bool) & ~no_tokens & drop_truncated
+    limit = ctx.options.ifd_max
+    scored = ~no_tokens & ~truncated
+    above = scored & ~((values <= limit) if inclusive else (values < limit))
+    keep = np.flatnonzero(scored & ~above)
+    order = keep[np.lexsort((keep, -values[keep]))]
+    excluded = {reason: list(ids[mask]) for reason, mask in
+                (("no_response_tokens", no_tokens), ("truncated", truncated), ("ifd_above_max", above)) if mask.any()}
+    finite = values[scored]
+    warnings = []
+    if mostly_above_one(finite):
+        warnings.append(f"{np.mean(finite[np.isfinite(finite)] > 1):.0%} of IFD values exceed 1: the model may not "
+                        f"know the '{run.manifest['config']['template']}' template, which inflates IFD")
+    info = {"ifd": kind, "ifd_max": limit, "model": run.manifest["config"]["model"],
+            "template": run.manifest["config"]["template"], "max_length": run.manifest["config"]["max_length"],
+            "ifd_above_one": int(np.sum(finite > 1)), "losses": table_info(run)}
+    return Ranking([str(i) for i in ids[order]], excluded={k: [str(i) for i in v] for k, v in excluded.items()},
+                   scores={str(ids[i]): float(values[i]) for i in order}, info=info, warnings=warnings,
+                   cost=spent(run))
+
+
+def facility_location_order(vectors: np.ndarray, picks: int) -> list[int]:
+    """Lazy-greedy facility location over unit vectors: the order in which ``picks`` rows are chosen.
+
+    Gain of row j = sum_i max(0, sim(i, j) - covered_i); ties go to the lower index (the higher IFD).
+    """
+    covered = np.zeros(len(vectors), dtype=np.float32)
+    first_gains = np.concatenate([np.maximum(vectors @ vectors[c:c + GAIN_CHUNK].T, 0).sum(0)
+                                  for c in range(0, len(vectors), GAIN_CHUNK)]) if len(vectors) else np.zeros(0)
+    heap = [(-float(g), j) for j, g in enumerate(first_gains)]
+    heapq.heapify(heap)
+    order = []
+    while heap and len(order) < picks:
+        _, j = heapq.heappop(heap)
+        similarity = vectors @ vectors[j]
+        gain = float(np.maximum(similarity - covered, 0).sum())
+        if heap and gain < -heap[0][0] - 1e-6:
+            heapq.heappush(heap, (-gain, j))
+            continue
+        order.append(j)
+        covered = np.maximum(covered, similarity)
+    return order
+
+
+def diversify(ctx: SelectionContext, ranking: Ranking) -> Ranking:
+    """Superfiltering-D: facility location over embeddings of the top-IFD candidates (2x the largest budget).
+
+    The greedy order fills the budgets; the other kept rows follow in IFD order.
+    """
+    from chasing_random.scoring.embeddings import embedding_table
+
+    opts = ctx.options
+    embedded = embedding_table(ctx.pool_path, opts.embedder, pooling=opts.pooling, field="input", store=ctx.store,
+                               batch_size=max(opts.batch_size, 32), trust_remote_code=opts.trust_remote_code)
+    row = {i: n for n, i in enumerate(embedded.ids)}
+    candidates = ranking.ids[:2 * max(ctx.budgets)]
+    order = facility_location_order(embedded.vectors[[row[i] for i in candidates]], max(ctx.budgets))
+    chosen = [candidates[j] for j in order]
+    rest = [i for i in ranking.ids if i not in set(chosen)]
+    ranking.ids = chosen + rest
+    ranking.info["diversity"] = {"method": "facility-location", "embedder": opts.embedder, "field": "input",
+                                 "candidates": len(candidates), "chosen": len(chosen),
+                                 "embeddings": table_info(embedded.run)}
+    ranking.cost = {**ranking.cost, "device_hours": ranking.cost["device_hours"] + embedded.run.cost["device_hours"]}
+    return ranking
+
+
+@register("superfilter")
+def superfilter(ctx: SelectionContext) -> Ranking:
+    """Superfiltering: IFD = exp(loss_cond - loss_direct) with a small model, keep IFD < 1, highest first."""
+    opts = ctx.options
+    run = loss_table(ctx.pool_path, opts.model or SMALL_MODEL, opts.template or "none",
+                     opts.max_length or SUPERFILTER_MAX_LENGTH, store=ctx.store, batch_size=opts.batch_size,
+                     dtype=opts.dtype, trust_remote_code=opts.trust_remote_code)
+    ranking = rank_by_ifd(ctx, run, "superfilter", inclusive=False, drop_truncated=False)
+    return diversify(ctx, ranking) if opts.diversity else ranking
