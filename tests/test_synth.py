@@ -47,7 +47,7 @@ def test_verify_never_crashes_and_exact_is_lenient(text):
                   {"kind": "bullets", "n": 2}, {"kind": "lowercase", "min_words": 3},
                   {"kind": "include_word", "word": "x+y"}, {"kind": "end_phrase", "phrase": "The end."}):
         assert verify(check, text) in (True, False)
-    assert verify({"kind": "exact", "answer": "42"}, f'  "42".  ')
+    assert verify({"kind": "exact", "answer": "42"}, '  "42".  ')
     assert verify({"kind": "exact", "answer": "olleh"}, "OLLEH!")
     assert not verify({"kind": "exact", "answer": "HELLO", "case_sensitive": True}, "hello")
     assert verify({"kind": "list", "answer": ["apple", "pear"]}, "Apple,pear.")

@@ -41,27 +41,18 @@ def dollars(row: CostRow, prices: Prices, line: int | None = None) -> float:
 
 def _aggregate(rows: list[tuple[int, CostRow]], prices: Prices) -> Cost:
     """Shared rows (seed null) once, plus the mean over seeds of the seed-specific rows."""
-    shared = [(line, r) for line, r in rows if r.seed is None]
-    per_seed: dict[int, list[tuple[int, CostRow]]] = defaultdict(list)
+    groups: dict[int | None, list[tuple[int, CostRow]]] = defaultdict(list)
     for line, row in rows:
-        if row.seed is not None:
-            per_seed[row.seed].append((line, row))
+        groups[row.seed].append((line, row))
 
-    def total(items, attr):
-        return sum(attr(line, r) for line, r in items)
+    def totals(items: list[tuple[int, CostRow]]) -> np.ndarray:
+        return np.array([[dollars(r, prices, line), r.device_hours, sum(r.api_tokens.values())] for line, r in items]
+                        ).reshape(-1, 3).sum(axis=0)
 
-    parts = [
-        (lambda line, r: dollars(r, prices, line)),
-        (lambda line, r: r.device_hours),
-        (lambda line, r: sum(r.api_tokens.values())),
-    ]
-    values = []
-    for attr in parts:
-        value = total(shared, attr)
-        if per_seed:
-            value += float(np.mean([total(items, attr) for items in per_seed.values()]))
-        values.append(value)
-    return Cost(values[0], values[1], int(round(values[2])), len(rows))
+    shared = totals(groups.pop(None, []))
+    per_seed = np.mean([totals(items) for items in groups.values()], axis=0) if groups else np.zeros(3)
+    money, hours, tokens = shared + per_seed
+    return Cost(float(money), float(hours), int(round(tokens)), len(rows))
 
 
 class CostModel:

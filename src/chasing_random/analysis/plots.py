@@ -10,6 +10,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib.ticker import FuncFormatter  # noqa: E402
 
 from chasing_random.analysis.compare import SettingResult  # noqa: E402
 from chasing_random.analysis.results import FULL, RANDOM  # noqa: E402
@@ -41,7 +42,8 @@ def figure1(results: list[SettingResult], costs: dict[str, float], title: str, o
             if low is not None:
                 ax.errorbar([x], [value], yerr=[[value - low], [high - value]], fmt="none", ecolor="#7a4a3a",
                             capsize=4, lw=1.2)
-            marker, size, color = ("*", 260, "#d62728") if name == best else ("o", 90, "#8c3b2c")
+            marker, size, color = (("*", 260, "#d62728") if name == best else ("D", 70, "#666666") if name == RANDOM
+                                   else ("o", 90, "#8c3b2c"))
             ax.scatter([x], [value], marker=marker, s=size, c=color, edgecolors="black", linewidths=0.7, zorder=3)
             labels.setdefault((x, value), []).append(name + (" (fine-tuning cost)" if name == FULL else ""))
         for (x, value), names in labels.items():  # points that coincide share one label
@@ -55,15 +57,12 @@ def figure1(results: list[SettingResult], costs: dict[str, float], title: str, o
             ax.axhline(result.random_mean, color="gray", ls=":", lw=1, label="random mean (bar: seed range)")
         ax.scatter([], [], marker="*", s=160, c="#d62728", edgecolors="black", label=f"best: {best}")
         ax.set_xscale("log")
-        right = max(max(costs.values(), default=floor), floor) * 3
-        ax.set_xlim(floor / 2.5, max(right, floor * 30))
-        ticks = [t for t in ax.get_xticks() if t > floor * 1.5]
-        ax.set_xticks([floor] + ticks, ["$0"] + [f"${t:g}" for t in ticks])
-        ax.set_xlim(floor / 2.5, max(right, floor * 30))
+        ax.set_xlim(floor / 2.5, max(max(costs.values(), default=floor) * 3, floor * 30))
+        ax.xaxis.set_major_formatter(FuncFormatter(lambda tick, _: "$0" if math.isclose(tick, floor) else f"${tick:g}"))
         ax.set_title(f"{result.setting.benchmark}", fontsize=12)
         ax.set_ylabel(result.setting.metric)
         ax.set_xlabel("dollar cost of selection (log scale; $0 drawn at the left tick)")
-        ax.grid(True, which="both", alpha=0.25)
+        ax.grid(True, which="major", alpha=0.3)
         ax.set_facecolor("#fdf3e7")
         ax.legend(loc="best", fontsize=8, framealpha=0.85)
     for ax in list(axes.flat)[len(results):]:

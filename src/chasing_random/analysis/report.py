@@ -134,7 +134,7 @@ def _generalisation_tables(gen: Generalisation, results: list[SettingResult]) ->
     return [counts, best]
 
 
-def _cost_section(run: RunResults, model: CostModel, results: list[SettingResult]) -> Section:
+def _cost_section(model: CostModel, results: list[SettingResult]) -> Section:
     section = Section("Cost of selection against fine-tuning on the full pool")
     for pool in sorted({r.setting.pool for r in results}):
         full, note = model.full_finetune(pool)
@@ -250,7 +250,7 @@ def build_report(run_dir: str | Path, *, resamples: int = 2000, confidence: floa
             "mean (or minus the fixed reference, e.g. 50 for win rates against the random mixture); paired "
             "intervals resample the same prompt indices on both sides, the random side being the mean over "
             "seeds of the per-prompt scores."], [_setting_table(r, cost_of) for r in results]),
-        _cost_section(run, model, results),
+        _cost_section(model, results),
     ]
     corruption = subset_corruption(run.subsets, run.resolve)
     if corruption:
