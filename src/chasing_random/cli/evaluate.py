@@ -89,3 +89,44 @@ def harness(
     metrics = run_harness(model, tasks, limit, out, batch_size=batch_size, num_fewshot=num_fewshot, device=device,
                           dtype=dtype, trust_remote_code=trust_remote_code)
     echo_json({"mean_acc": metrics["mean_acc"], "tasks": metrics["tasks"]})
+
+
+@evaluate_app.command("pairwise")
+def pairwise(
+    outputs: Path = typer.Option(..., "--outputs", help="Candidate outputs (AlpacaEval layout)."),
+    reference: list[Path] = typer.Option(..., "--reference", help="Reference outputs file(s): --reference R1 R2 R3 "
+                                                                 "or a repeated --reference; one = head-to-head."),
+    more_references: list[Path] = typer.Argument(None, help="Further reference files after --reference.",
+                                                 show_default=False),
+    judge: str = typer.Option(..., "--judge", help="local:NAME (alias, folder, hub id) or openai:MODEL; "
+                                                  "a bare name means local:NAME."),
+    out: Path = typer.Option(..., "--out", help="Folder for annotations.json, METRICS.json and the judge cache."),
+    protocol: str = typer.Option("weighted", "--protocol", help="weighted: preference from the answer token's "
+                                                               "probabilities; discrete: parse the judge's text."),
+    both_orders: bool = typer.Option(False, "--both-orders", help="Judge each pair in both orders and average."),
+    seed: int = typer.Option(0, "--seed", help="Seed of the reference draw and the shown order."),
+    judge_option: list[str] = typer.Option(None, "--judge-option", help="Judge backend option KEY=VALUE "
+                                                                       "(e.g. base_url=..., max_concurrency=4)."),
+    batch_size: int = typer.Option(8, "--batch-size", help="Batch size of a local judge."),
+    dtype: str = typer.Option("float32", "--dtype", help="dtype of a local judge."),
+    max_output_chars: int = typer.Option(None, "--max-output-chars",
+                                         help="Cut each answer shown to the judge to this many characters."),
+    trust_remote_code: bool = typer.Option(False, "--trust-remote-code", help="Allow model code from the hub."),
+) -> None:
+    """Win rate of a candidate against reference models, judged by an LLM (AlpacaEval 2 style).
+
+    Example: chase evaluate pairwise --outputs cand.json --reference seed0.json seed1.json seed2.json --judge local:smollm2-135m-instruct --out results/pairwise
+    """
+    from chasing_random.evaluation.pairwise import run_pairwise
+    from chasing_random.judges.factory import BACKENDS, make_judge, parse_judge_options
+
+    spec = judge if judge.split(":", 1)[0] in BACKENDS and ":" in judge else f"local:{judge}"
+    options = {"cache_dir": str(out / "judge_cache"), **parse_judge_options(judge_option)}
+    if spec.startswith("local:"):
+        options = {"batch_size": batch_size, "dtype": dtype, "trust_remote_code": trust_remote_code, **options}
+    metrics = run_pairwise(outputs, [*reference, *(more_references or [])], make_judge(spec, **options), out,
+                           seed=seed, both_orders=both_orders, protocol=protocol, max_output_chars=max_output_chars)
+    if metrics["n_judge_failures"]:
+        console.print(f"[yellow]{metrics['n_judge_failures']} judge failures[/] (preference null, reasons in "
+                      f"{out / 'annotations.json'}); excluded from n_total")
+    echo_json({key: metrics[key] for key in (*WINRATE_KEYS, "n_judge_failures", "per_reference")})
