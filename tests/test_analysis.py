@@ -87,3 +87,13 @@ def test_selection_cost_shares_scoring_and_averages_seeds():
     assert model.selection("p", "s", 100).dollars == pytest.approx(1.80 + 0.10 * 15)
     assert model.selection("p", "s", 200).dollars == pytest.approx(1.80 + 100 + 0.30)
     assert model.selection("p", "other", 100).rows == 0
+
+
+def test_configured_prices_merge_over_defaults_and_nan_is_rejected():
+    from pydantic import ValidationError
+
+    prices = Prices.model_validate({"device_hour": {"A100": 2.5}})
+    assert prices.device_hour["A100"] == 2.5 and prices.device_hour["cpu"] == 0.10
+    assert prices.api_per_million_tokens["gpt-4o"] == 5.0
+    with pytest.raises(ValidationError):
+        _row("random", 0, float("nan"))

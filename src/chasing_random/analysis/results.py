@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Literal, Optional, TypeVar
+from typing import Annotated, Literal, Optional, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from chasing_random.errors import ChaseError
 
@@ -29,8 +29,8 @@ class EvaluationRow(BaseModel):
     seed: Optional[int] = None
     benchmark: str
     metric: str
-    value: float = Field(description="IFEval accuracy and exact match in [0, 1]; win rates in percent")
-    per_prompt: dict[str, float] = Field(default_factory=dict,
+    value: float = Field(allow_inf_nan=False, description="IFEval accuracy and exact match in [0, 1]; win rates in percent")
+    per_prompt: dict[str, Annotated[float, Field(allow_inf_nan=False)]] = Field(default_factory=dict,
                                          description="prompt key -> score behind value (may be empty)")
     reference_value: Optional[float] = Field(None, description="fixed reference, e.g. 50 for win rates "
                                                                 "against the random mixture")
@@ -66,15 +66,28 @@ class SubsetRow(BaseModel):
     pool_path: str
 
 
+DEFAULT_DEVICE_HOUR = {"cpu": 0.10, "T4": 0.35, "L4": 0.80, "A10G": 1.00, "A100": 1.80, "H100": 3.00, "mps": 0.0}
+DEFAULT_API_PER_MILLION = {"gpt-4o": 5.00, "gpt-4o-mini": 0.30, "gpt-4-turbo": 10.00, "gpt-3.5-turbo": 1.00}
+
+
 class Prices(BaseModel):
-    """Dollars per device-hour by device type and per million API tokens by model."""
+    """Dollars per device-hour by device type and per million API tokens by model; the prices a
+    config gives are merged over these defaults."""
 
     model_config = ConfigDict(extra="forbid")
 
-    device_hour: dict[str, float] = Field(default_factory=lambda: {
-        "cpu": 0.10, "T4": 0.35, "L4": 0.80, "A10G": 1.00, "A100": 1.80, "H100": 3.00, "mps": 0.0})
-    api_per_million_tokens: dict[str, float] = Field(default_factory=lambda: {
-        "gpt-4o": 5.00, "gpt-4o-mini": 0.30, "gpt-4-turbo": 10.00, "gpt-3.5-turbo": 1.00})
+    device_hour: dict[str, float] = Field(default_factory=lambda: dict(DEFAULT_DEVICE_HOUR))
+    api_per_million_tokens: dict[str, float] = Field(default_factory=lambda: dict(DEFAULT_API_PER_MILLION))
+
+    @field_validator("device_hour", mode="before")
+    @classmethod
+    def _merge_device_prices(cls, value):
+        return {**DEFAULT_DEVICE_HOUR, **value} if isinstance(value, dict) else value
+
+    @field_validator("api_per_million_tokens", mode="before")
+    @classmethod
+    def _merge_api_prices(cls, value):
+        return {**DEFAULT_API_PER_MILLION, **value} if isinstance(value, dict) else value
 
 
 class RunConfig(BaseModel):
