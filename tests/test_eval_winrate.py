@@ -93,3 +93,14 @@ def test_counts_always_reconcile(preferences):
     if metrics["n_total"]:
         assert 0 <= metrics["win_rate"] <= 100
         assert 0 <= metrics["discrete_win_rate"] <= 100
+
+
+def test_cli_winrate_reports_bad_preferences(tmp_path, run_cli):
+    path = tmp_path / "ann.jsonl"
+    path.write_text("".join(json.dumps(_annotation(p)) + "\n" for p in (2.0, 1.2, None, 7)))
+    result = run_cli("evaluate", "winrate", "--annotations", path, "--out", tmp_path / "m.json")
+    assert result.code == 0, result.err
+    assert "2 of 4 preferences are unusable" in result.err
+    saved = json.loads((tmp_path / "m.json").read_text())
+    assert saved["n_total"] == 2 and saved["win_rate"] == pytest.approx(60.0)
+    assert json.loads(result.out)["bad_preferences"]["out_of_range"] == 1
