@@ -27,6 +27,7 @@ from chasing_random.cli import report  # noqa: E402,F401
 from chasing_random.cli import evaluate  # noqa: E402,F401
 from chasing_random.cli import select  # noqa: E402,F401
 from chasing_random.cli import score  # noqa: E402,F401
+from chasing_random.cli import score_judge  # noqa: E402,F401
 from chasing_random.cli import synth  # noqa: E402,F401
 
 

@@ -60,6 +60,7 @@ def select_command(
     complexity_scorer: Optional[str] = typer.Option(None, help="deita: complexity scorer model."),
     quality_scorer: Optional[str] = typer.Option(None, help="deita: quality scorer model."),
     diversity_threshold: float = typer.Option(0.9, help="deita: cosine threshold of the diversity filter."),
+    judge_options: Optional[list[str]] = typer.Option(None, "--judge-option", help="Judge backend option KEY=VALUE, repeatable (e.g. base_url=http://127.0.0.1:8000/v1)."),
 ) -> None:
     """Rank a pool with a strategy and write DIR/{pool}_{strategy}_{budget}[_{seed}].jsonl.
 

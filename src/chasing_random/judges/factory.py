@@ -39,3 +39,37 @@ def make_judge(spec: str, **options) -> Judge:
         raise ChaseError(f"judge spec '{spec}': unknown option(s) {', '.join(unknown)} for the {backend} backend; "
                          f"valid: {', '.join(sorted(known))}")
     return cls(name, **given)
+
+
+def parse_judge_options(items: list[str] | None) -> dict:
+    """``KEY=VALUE`` strings (``--judge-option``) as a dict; numbers and true/false are converted."""
+    options = {}
+    for item in items or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise ChaseError(f"--judge-option '{item}': expected KEY=VALUE, e.g. base_url=http://127.0.0.1:8000/v1")
+        text = value.strip()
+        if text.lower() in ("true", "false"):
+            options[key.strip()] = text.lower() == "true"
+            continue
+        for convert in (int, float):
+            try:
+                options[key.strip()] = convert(text)
+                break
+            except ValueError:
+                continue
+        else:
+            options[key.strip()] = text
+    return options
+
+
+def judge_for_selection(spec: str, *, cache_root, batch_size: int, dtype: str, trust_remote_code: bool,
+                        judge_options: list[str] | None = None) -> Judge:
+    """The judge a strategy uses: a bare model name means ``local:NAME``; replies are cached under
+    ``cache_root`` unless ``--judge-option cache_dir=...`` says otherwise."""
+    if ":" not in spec or spec.split(":", 1)[0] not in BACKENDS:
+        spec = f"local:{spec}"
+    options = {"cache_dir": str(cache_root), **parse_judge_options(judge_options)}
+    if spec.startswith("local:"):
+        options = {"batch_size": batch_size, "dtype": dtype, "trust_remote_code": trust_remote_code, **options}
+    return make_judge(spec, **options)

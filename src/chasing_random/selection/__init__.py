@@ -6,3 +6,4 @@ Importing this package registers every strategy module in the registry of ``base
 from chasing_random.selection import model_free  # noqa: F401  (registers random, strictrandom, longest, full)
 from chasing_random.selection import ifd  # noqa: F401  (registers superfilter)
 from chasing_random.selection import cherry  # noqa: F401  (registers cherry)
+from chasing_random.selection import alpagasus, deita  # noqa: F401  (registers alpagasus, deita)

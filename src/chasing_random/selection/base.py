@@ -55,6 +55,7 @@ class SelectOptions:
     complexity_scorer: str | None = None
     quality_scorer: str | None = None
     diversity_threshold: float = 0.9
+    judge_options: list[str] | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
 

@@ -1,0 +1,94 @@
+"""``chase score judge`` (AlpaGasus ratings) and ``chase score deita`` (DEITA scores): judge score tables."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from chasing_random.cli.common import echo_json
+from chasing_random.cli.score import score_app
+from chasing_random.store import ArtifactStore
+from chasing_random.ui import console
+
+
+def _judge(spec: str, store: ArtifactStore, batch_size: int, dtype: str, trust_remote_code: bool, options):
+    from chasing_random.judges.factory import judge_for_selection
+
+    return judge_for_selection(spec, cache_root=store.root / "judge-responses", batch_size=batch_size, dtype=dtype,
+                               trust_remote_code=trust_remote_code, judge_options=options)
+
+
+def _report(table, judge, max_failure_rate: float, what: str, out: Optional[Path]) -> None:
+    """Write the table if asked, print the failure count and rate, and the summary JSON."""
+    from chasing_random.scoring.ratings import failure_summary
+
+    if out is not None:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        table.frame.to_parquet(out, index=False)
+    scored = table.frame[table.frame["failure"].isna()]["score"]
+    summary = {"table": str(table.run.path), "rows": len(table.frame), "failed": len(table.failures),
+               "failure_rate": round(table.failure_rate(), 6), "reused": table.run.reused,
+               "score_mean": float(scored.mean()) if len(scored) else None,
+               "cost": table.cost(api=judge.name.startswith("openai:")), "out": str(out) if out else None}
+    console.print(failure_summary(table, max_failure_rate, what))
+    echo_json(summary)
+
+
+@score_app.command("judge")
+def judge_command(
+    pool: Path = typer.Option(..., help="Pool Parquet file."),
+    judge: str = typer.Option(..., help="local:NAME (alias, folder, hub id) or openai:MODEL."),
+    prompt: str = typer.Option("study", help="study (the Chasing Random text) or original (AlpaGasus)."),
+    parse: str = typer.Option("first-number", help="generate mode: first-number or paper (the study's bug)."),
+    rating_mode: Optional[str] = typer.Option(None, help="forward (local default) or generate (endpoint default)."),
+    score_limit: Optional[int] = typer.Option(None, help="Score a seeded sample of N rows."),
+    seed: int = typer.Option(0, help="Seed of the --score-limit sample."),
+    out: Optional[Path] = typer.Option(None, help="Also write the table here (Parquet)."),
+    store: Optional[Path] = typer.Option(None, help="Artifact store (default $CHASE_HOME/store)."),
+    batch_size: int = typer.Option(8, help="Local judges: conversations per forward pass."),
+    dtype: str = typer.Option("float32", help="Local judges: float32 or bfloat16."),
+    trust_remote_code: bool = typer.Option(False, help="Allow models with custom code (off by default)."),
+    judge_option: Optional[list[str]] = typer.Option(None, help="Backend option KEY=VALUE, repeatable."),
+    max_failure_rate: float = typer.Option(0.05, help="A failure rate above this is an error."),
+) -> None:
+    """AlpaGasus 0-5 ratings: columns id, score, argmax, failure, raw, tokens, price, seconds, cached.
+
+    Example: chase score judge --pool alpaca.parquet --judge openai:gpt-4o --judge-option price_per_million_input=2.5 --rating-mode generate --parse first-number
+    """
+    from chasing_random.data.pool import read_pool
+    from chasing_random.scoring.ratings import alpagasus_ratings, sample_ids
+
+    artifacts = ArtifactStore(store) if store else ArtifactStore.default()
+    model = _judge(judge, artifacts, batch_size, dtype, trust_remote_code, judge_option)
+    mode = rating_mode or ("forward" if model.name.startswith("local:") else "generate")
+    ids = sample_ids(list(read_pool(pool)["id"]), score_limit, seed)
+    table = alpagasus_ratings(pool, model, prompt=prompt, parse=parse, mode=mode, ids=ids, store=artifacts)
+    _report(table, model, max_failure_rate, "alpagasus judge", out)
+
+
+@score_app.command("deita")
+def deita_command(
+    pool: Path = typer.Option(..., help="Pool Parquet file."),
+    score: str = typer.Option("quality", help="quality (instruction + response) or complexity (instruction)."),
+    scorer: Optional[str] = typer.Option(None, help="Scorer: local:NAME or openai:MODEL (default DEITA's own)."),
+    out: Optional[Path] = typer.Option(None, help="Also write the table here (Parquet)."),
+    store: Optional[Path] = typer.Option(None, help="Artifact store (default $CHASE_HOME/store)."),
+    batch_size: int = typer.Option(8, help="Local scorers: rows per forward pass."),
+    dtype: str = typer.Option("float32", help="Local scorers: float32 or bfloat16."),
+    trust_remote_code: bool = typer.Option(False, help="Allow models with custom code (off by default)."),
+    judge_option: Optional[list[str]] = typer.Option(None, help="Backend option KEY=VALUE, repeatable."),
+    max_failure_rate: float = typer.Option(0.05, help="A failure rate above this is an error."),
+) -> None:
+    """DEITA expected scores over "1".."6" from one forward pass per row: columns id, score, argmax, failure, ...
+
+    Example: chase score deita --pool alpaca.parquet --score quality --scorer local:smollm2-135m-instruct
+    """
+    from chasing_random.scoring.ratings import deita_scores
+    from chasing_random.selection.deita import DEFAULT_SCORERS
+
+    artifacts = ArtifactStore(store) if store else ArtifactStore.default()
+    model = _judge(scorer or DEFAULT_SCORERS.get(score, "?"), artifacts, batch_size, dtype, trust_remote_code,
+                   judge_option)
+    _report(deita_scores(pool, model, score, store=artifacts), model, max_failure_rate, f"deita {score} scorer", out)

@@ -1,0 +1,64 @@
+"""AlpaGasus: an LLM judge rates each (input, target) 0-5 for accuracy; keep score >= threshold,
+best first. Failed rows are excluded with their reason; ties are broken by a seeded shuffle."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from chasing_random.errors import ChaseError
+from chasing_random.judges.factory import judge_for_selection
+from chasing_random.scoring.ratings import ALPAGASUS_SETTINGS, alpagasus_ratings, failure_summary, sample_ids
+from chasing_random.selection.base import Ranking, SelectionContext, register
+
+
+def failure_reason(failure: str) -> str:
+    """The excluded-file reason of a judge failure: its kind, without the row-specific detail."""
+    return "judge failed: " + failure.split(":", 1)[0]
+
+
+def rank_by_score(ids: list[str], scores: np.ndarray, seed: int) -> list[str]:
+    """Ids by score descending; equal scores keep a seeded shuffle order."""
+    order = np.random.default_rng(seed).permutation(len(ids))
+    ranked = order[np.argsort(-scores[order], kind="stable")]
+    return [ids[i] for i in ranked]
+
+
+@register("alpagasus")
+def alpagasus(ctx: SelectionContext) -> Ranking:
+    """LLM-judge accuracy ratings (0-5) above a threshold, best first (AlpaGasus; the study's variant by default)."""
+    o = ctx.options
+    if not o.judge:
+        raise ChaseError("alpagasus needs --judge, e.g. local:smollm2-135m-instruct or openai:gpt-4o")
+    if o.prompt not in ALPAGASUS_SETTINGS:
+        raise ChaseError(f"unknown --prompt '{o.prompt}'; valid: {', '.join(ALPAGASUS_SETTINGS)}")
+    judge = judge_for_selection(o.judge, cache_root=ctx.store.root / "judge-responses", batch_size=o.batch_size,
+                                dtype=o.dtype, trust_remote_code=o.trust_remote_code, judge_options=o.judge_options)
+    mode = o.rating_mode or ("forward" if judge.name.startswith("local:") else "generate")
+    threshold = o.threshold if o.threshold is not None else ALPAGASUS_SETTINGS[o.prompt]["threshold"]
+    pool_ids = list(ctx.pool["id"])
+    sampled = sample_ids(pool_ids, o.score_limit, o.seed)
+    table = alpagasus_ratings(ctx.pool_path, judge, prompt=o.prompt, parse=o.parse, mode=mode, ids=sampled,
+                              store=ctx.store)
+    summary = failure_summary(table, o.max_failure_rate, "alpagasus judge")
+    frame = table.frame
+    excluded: dict[str, list[str]] = {}
+    for row_id, failure in zip(frame["id"], frame["failure"]):
+        if isinstance(failure, str):
+            excluded.setdefault(failure_reason(failure), []).append(row_id)
+    if sampled is not None:
+        excluded[f"not scored (--score-limit {o.score_limit})"] = sorted(set(pool_ids) - set(sampled))
+    ok = frame[frame["failure"].isna()]
+    below = ok[ok["score"] < threshold]
+    if len(below):
+        excluded[f"score below threshold {threshold:g}"] = list(below["id"])
+    kept = ok[ok["score"] >= threshold]
+    ids = rank_by_score(list(kept["id"]), kept["score"].to_numpy(), o.seed)
+    scores = dict(zip(ok["id"], ok["score"].astype(float)))
+    info = {"judge": judge.name, "prompt": o.prompt, "parse": o.parse if mode == "generate" else None,
+            "rating_mode": mode, "threshold": threshold, "scored": len(frame), "failed": len(table.failures),
+            "failure_rate": table.failure_rate(), "kept": len(ids), "score_table": str(table.run.path),
+            "score_mean": float(ok["score"].mean()) if len(ok) else None}
+    if mode == "forward":
+        info["argmax_counts"] = {k: int(v) for k, v in ok["argmax"].value_counts().sort_index().items()}
+    return Ranking(ids, excluded=excluded, scores={i: scores[i] for i in ids}, info=info, warnings=[summary],
+                   cost=table.cost(api=judge.name.startswith("openai:")))

@@ -1,0 +1,112 @@
+"""The endpoint judge against a real HTTP server on 127.0.0.1 that injects faults."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from chasing_random.data.pool import build_pool
+from chasing_random.errors import ChaseError
+from chasing_random.judges.factory import make_judge
+from chasing_random.selection.base import SelectOptions, select
+from chasing_random.store import ArtifactStore
+from judge_server import JudgeServer
+
+KEY = "sk-test-DO-NOT-LEAK-0123456789abcdef"
+ENV = "CHASE_TEST_JUDGE_KEY"
+MARKERS = ["", "", "", "[429x2]", "[500x1]", "[timeoutx1]", "[malformedx1]", "[always500]", "[garbage]", "", "", ""]
+
+
+@pytest.fixture
+def server(monkeypatch):
+    monkeypatch.setenv(ENV, KEY)
+    with JudgeServer() as running:
+        yield running
+
+
+@pytest.fixture
+def pool(tmp_path):
+    rows = [{"instruction": f"Question {i} {marker}", "output": f"Answer number {i}."} for i, marker in enumerate(MARKERS)]
+    (tmp_path / "src.json").write_text(json.dumps(rows))
+    build_pool("alpaca", str(tmp_path / "src.json"), tmp_path / "faulty.parquet")
+    return tmp_path / "faulty.parquet"
+
+
+def options(server, **extra) -> SelectOptions:
+    return SelectOptions(judge="openai:judge-model", judge_options=[
+        f"base_url={server.base_url}", f"api_key_env={ENV}", "retry_base_delay=0.001", "timeout=0.5",
+        "max_retries=3", "max_concurrency=4", "price_per_million_input=2", "price_per_million_output=8"], **extra)
+
+
+def files_text(folder) -> str:
+    return "".join(p.read_bytes().decode("utf-8", "replace") for p in folder.rglob("*") if p.is_file())
+
+
+def test_every_row_scored_or_failed_cached_and_no_key_leaks(server, pool, tmp_path, capsys, caplog):
+    store = ArtifactStore(tmp_path / "store")
+    manifest = select(pool, "alpagasus", [3, 20], tmp_path / "sel", options(server, max_failure_rate=0.5, parse="first-number"),
+                      store=store)[0]
+    assert manifest["info"]["rating_mode"] == "generate" and manifest["reconciles"] is True
+    assert manifest["excluded"] == {"judge failed: call failed after 4 attempt(s)": 1, "judge failed: unparseable rating": 1}
+    assert manifest["ranked"] == 10 and manifest["info"]["failed"] == 2
+    assert manifest["cost"]["api_tokens"] == {"prompt": 110, "completion": 22}  # 11 answered calls
+    assert manifest["cost"]["api_price_usd"] == pytest.approx((110 * 2 + 22 * 8) / 1e6)
+    calls = {next((m for m in MARKERS if m and m in p), "plain"): n for p, n in server.calls.items()}
+    assert calls == {"plain": 1, "[429x2]": 3, "[500x1]": 2, "[timeoutx1]": 2, "[malformedx1]": 2,
+                     "[always500]": 4, "[garbage]": 1}  # retried exactly as injected, nothing judged twice
+    assert all({k.lower(): v for k, v in h.items()}.get("authorization") == f"Bearer {KEY}" for h in server.headers)
+
+    # A rerun with another threshold reuses the table; a new judge object on the same cache calls nothing.
+    before = sum(server.calls.values())
+    select(pool, "alpagasus", [3], tmp_path / "sel2", options(server, max_failure_rate=0.5, threshold=5), store=store)
+    assert sum(server.calls.values()) == before
+    judge = make_judge("openai:judge-model", base_url=server.base_url, api_key_env=ENV,
+                       cache_dir=str(store.root / "judge-responses"), retry_base_delay=0.001)
+    from chasing_random.scoring.ratings import alpagasus_conversation
+    from chasing_random.data.pool import read_pool
+
+    rows = [r for _, r in read_pool(pool).iterrows() if "always500" not in r["input"]]
+    replies = judge.complete([alpagasus_conversation("study", r) for r in rows], max_tokens=3, temperature=None)
+    assert all(r.cached for r in replies) and sum(server.calls.values()) == before
+
+    written = files_text(tmp_path) + capsys.readouterr().out + capsys.readouterr().err + caplog.text
+    assert KEY not in written and "DO-NOT-LEAK" not in written
+    assert f"api_key_env={ENV}" in (tmp_path / "sel" / "faulty_alpagasus.manifest.json").read_text()  # the name only
+
+
+def test_failure_rate_above_the_limit_is_an_error(server, pool, tmp_path, run_cli):
+    with pytest.raises(ChaseError, match=r"2 of 12 rows failed \(16.7%\), above --max-failure-rate 5.0%"):
+        select(pool, "alpagasus", [3], tmp_path / "sel", options(server), store=ArtifactStore(tmp_path / "store"))
+    result = run_cli("score", "judge", "--pool", pool, "--judge", "openai:judge-model", "--store", tmp_path / "store",
+                     "--judge-option", f"base_url={server.base_url}", "--judge-option", f"api_key_env={ENV}",
+                     "--max-failure-rate", "0.5")
+    assert result.code == 0, result.err
+    assert "2 of 12 rows failed (16.7%)" in result.err and json.loads(result.out)["failed"] == 2
+    assert KEY not in result.out + result.err
+
+
+def test_choose_reads_logprobs_and_missing_key_is_a_clear_error(server, monkeypatch):
+    judge = make_judge("openai:judge-model", base_url=server.base_url, api_key_env=ENV, retry_base_delay=0.001)
+    ok, bad = judge.choose([[{"role": "user", "content": "rate"}], [{"role": "user", "content": "x [garbage]"}]],
+                           ["1", "2", "3", "4", "5"])
+    import math
+    total = math.exp(-0.2) + math.exp(-2.0) + math.exp(-3.0)
+    assert ok.choice_probs["4"] == pytest.approx(math.exp(-0.2) / total)
+    assert ok.choice_probs["3"] == pytest.approx(math.exp(-3.0) / total) and ok.choice_probs["1"] == 0
+    assert bad.failure and "not among" in bad.failure
+    monkeypatch.delenv(ENV)
+    with pytest.raises(ChaseError, match=ENV):
+        judge.choose([[{"role": "user", "content": "rate"}]], ["1"])
+    with pytest.raises(ChaseError, match="unknown option"):
+        make_judge("openai:m", batch_size=3)
+    with pytest.raises(ChaseError, match="expected local:NAME"):
+        make_judge("gpt-4o")
+
+
+def test_deita_through_the_endpoint(server, pool, tmp_path):
+    manifest = select(pool, "deita", [4], tmp_path / "sel", options(server, max_failure_rate=0.5, score="evol"),
+                      store=ArtifactStore(tmp_path / "store"))[0]
+    assert manifest["info"]["quality_scorer"] == "openai:judge-model" and manifest["reconciles"] is True
+    assert manifest["subsets"]["4"]["rows"] == 4
+    assert set(manifest["excluded"]) >= {"complexity judge failed: call failed after 4 attempt(s)"}
