@@ -108,12 +108,25 @@ class BenchmarkConfig(Strict):
         return self
 
 
+DEFAULT_DEVICE_HOUR = {"cpu": 0.10, "T4": 0.35, "L4": 0.80, "A10G": 1.00, "A100": 1.80, "H100": 3.00, "mps": 0.0}
+DEFAULT_API_PER_MILLION = {"gpt-4o": 5.00, "gpt-4o-mini": 0.30, "gpt-4-turbo": 10.00, "gpt-3.5-turbo": 1.00}
+DEFAULT_DEVICE_FLOPS = {"cpu": 5.0e10, "T4": 2.5e13, "L4": 4.0e13, "A10G": 5.0e13, "A100": 1.25e14, "H100": 3.0e14}
+
+
 class PricesConfig(Strict):
-    device_hour: dict[str, float] = Field(default_factory=lambda: {"cpu": 0.05, "A100": 1.29, "H100": 2.49})
-    api_per_million_tokens: dict[str, float] = Field(default_factory=dict)
-    device_flops: dict[str, float] = Field(
-        default_factory=lambda: {"cpu": 5.0e10, "A100": 1.25e14, "H100": 3.0e14},
-        description="sustained FLOP/s per device, used only for --dry-run estimates")
+    """Dollars per device-hour by device type and per million API tokens by model (merged over the
+    defaults above), and sustained FLOP/s per device used only by ``--dry-run`` estimates."""
+
+    device_hour: dict[str, float] = Field(default_factory=lambda: dict(DEFAULT_DEVICE_HOUR))
+    api_per_million_tokens: dict[str, float] = Field(default_factory=lambda: dict(DEFAULT_API_PER_MILLION))
+    device_flops: dict[str, float] = Field(default_factory=lambda: dict(DEFAULT_DEVICE_FLOPS))
+
+    @field_validator("device_hour", "api_per_million_tokens", "device_flops", mode="before")
+    @classmethod
+    def _merge_over_defaults(cls, value, info):
+        defaults = {"device_hour": DEFAULT_DEVICE_HOUR, "api_per_million_tokens": DEFAULT_API_PER_MILLION,
+                    "device_flops": DEFAULT_DEVICE_FLOPS}[info.field_name]
+        return {**defaults, **value} if isinstance(value, dict) else value
 
 
 class ExperimentConfig(Strict):

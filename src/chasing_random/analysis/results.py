@@ -12,6 +12,7 @@ from typing import Annotated, Literal, Optional, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from chasing_random.config import PricesConfig as Prices
 from chasing_random.errors import ChaseError
 
 RANDOM = "random"
@@ -64,30 +65,6 @@ class SubsetRow(BaseModel):
     seed: Optional[int] = None
     ids_path: str
     pool_path: str
-
-
-DEFAULT_DEVICE_HOUR = {"cpu": 0.10, "T4": 0.35, "L4": 0.80, "A10G": 1.00, "A100": 1.80, "H100": 3.00, "mps": 0.0}
-DEFAULT_API_PER_MILLION = {"gpt-4o": 5.00, "gpt-4o-mini": 0.30, "gpt-4-turbo": 10.00, "gpt-3.5-turbo": 1.00}
-
-
-class Prices(BaseModel):
-    """Dollars per device-hour by device type and per million API tokens by model; the prices a
-    config gives are merged over these defaults."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    device_hour: dict[str, float] = Field(default_factory=lambda: dict(DEFAULT_DEVICE_HOUR))
-    api_per_million_tokens: dict[str, float] = Field(default_factory=lambda: dict(DEFAULT_API_PER_MILLION))
-
-    @field_validator("device_hour", mode="before")
-    @classmethod
-    def _merge_device_prices(cls, value):
-        return {**DEFAULT_DEVICE_HOUR, **value} if isinstance(value, dict) else value
-
-    @field_validator("api_per_million_tokens", mode="before")
-    @classmethod
-    def _merge_api_prices(cls, value):
-        return {**DEFAULT_API_PER_MILLION, **value} if isinstance(value, dict) else value
 
 
 class RunConfig(BaseModel):

@@ -55,6 +55,6 @@ def run(
     paths = run_experiment(config, run_dir=run_dir, executor=executor, ray_address=ray_address)
     console.print(f"results in {paths.run_dir / 'results'}")
     if report:
-        from chasing_random.analysis.report import write_report
+        from chasing_random.cli.report import report as print_report
 
-        write_report(paths.run_dir)
+        print_report(paths.run_dir, resamples=2000, confidence=0.95, seed=0)

@@ -101,7 +101,9 @@ class Estimator:
         return 0.0
 
     def training(self, rows: int) -> float:
-        epochs = float(self.config.training.overrides.get("num_train_epochs", 3))
+        from chasing_random.training.presets import get_preset
+
+        epochs = get_preset(self.config.training.preset, self.config.training.overrides).epochs
         return self.hours(6 * self.base_params * rows * self.TOKENS_PER_ROW * epochs)
 
     def generation(self, bench: BenchmarkConfig) -> float:

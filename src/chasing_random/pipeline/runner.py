@@ -112,7 +112,8 @@ def collect_results(plan: Plan, paths: RunPaths) -> dict[str, int]:
             costs.append({"pool": p["pool"], "strategy": p["strategy"], "budget": p["budget"], "seed": p["seed"],
                           "stage": "training", "device": record["device"],
                           "device_hours": float(manifest.get("device_hours", record["wall_time_s"] / 3600)),
-                          "api_tokens": {}, "wall_time_s": record["wall_time_s"]})
+                          "api_tokens": {}, "wall_time_s": record["wall_time_s"],
+                          "examples": manifest.get("n_examples")})
         elif stage.kind == "evaluation":
             bench = p["benchmark"]["name"]
             if bench == "harness":

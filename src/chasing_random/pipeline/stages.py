@@ -32,8 +32,8 @@ def run_pool(stage: Stage, store: ArtifactStore, config: ExperimentConfig) -> di
     if pool["source"] == "synth":
         from chasing_random.data.synth import write_synth_pool
 
-        write_synth_pool(out, n=pool["n"], corrupt=pool["corrupt"], seed=pool["seed"])
-        return {"pool_path": str(out)}
+        summary = write_synth_pool(pool["n"], pool["corrupt"], pool["seed"], out)
+        return {"pool_path": str(out), "counts": summary}
     options = AdapterOptions(join=pool["join"], input_field=pool["input_field"], target_field=pool["target_field"],
                              context_field=pool["context_field"])
     report = build_pool(pool["source"], pool["path"], out, options=options, on_error=pool["on_error"],
@@ -122,11 +122,13 @@ def run_evaluation(stage: Stage, store: ArtifactStore, config: ExperimentConfig)
     if bench["name"] == "ifeval":
         from chasing_random.evaluation.ifeval import evaluate_ifeval
 
+        from chasing_random.evaluation.ifeval import per_prompt_path
+
         metrics = evaluate_ifeval(outputs, folder / "metrics.json", allow_partial=bench["limit"] is not None)
         per_prompt = {}
-        for line in Path(metrics["per_prompt_file"]).read_text(encoding="utf-8").splitlines():
+        for line in per_prompt_path(folder / "metrics.json").read_text(encoding="utf-8").splitlines():
             row = json.loads(line)
-            per_prompt[str(row["key"])] = float(row["prompt_level_strict"])
+            per_prompt[str(row["key"])] = float(row["strict"])
         return {"metric": "prompt_level_strict_acc", "value": metrics["prompt_level_strict_acc"],
                 "metrics": metrics, "per_prompt": per_prompt}
     if bench["name"] == "synth_heldout":
@@ -135,7 +137,7 @@ def run_evaluation(stage: Stage, store: ArtifactStore, config: ExperimentConfig)
         gen_folder = [d for d in stage.deps if d.kind == "generation"][0].folder(store)
         items = [json.loads(line) for line in (gen_folder / "prompts.jsonl").read_text(encoding="utf-8").splitlines()]
         scored = score_heldout(json.loads(Path(outputs).read_text(encoding="utf-8")), items)
-        per_prompt = {row["instruction"]: float(row["correct"]) for row in scored}
+        per_prompt = {row["instruction"]: row["score"] for row in scored}
         value = sum(per_prompt.values()) / len(per_prompt) if per_prompt else 0.0
         write_json_atomic(folder / "metrics.json", {"exact_match": value, "n": len(per_prompt)})
         return {"metric": "exact_match", "value": value, "per_prompt": per_prompt}
