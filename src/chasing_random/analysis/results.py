@@ -10,7 +10,7 @@ import json
 from pathlib import Path
 from typing import Annotated, Literal, Optional, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from chasing_random.config import PricesConfig as Prices
 from chasing_random.errors import ChaseError
