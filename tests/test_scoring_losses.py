@@ -156,3 +156,13 @@ def test_cli_writes_out_file_with_manifest(pool, tmp_path, tiny_lm, run_cli):
     again = json.loads(run_cli("score", "losses", "--pool", pool, "--model", tiny_lm, "--template", "none",
                                "--max-length", "64", "--store", tmp_path / "store").out)
     assert again["reused"] and again["cost_this_run"]["device_hours"] == 0
+
+
+@pytest.mark.slow
+def test_smollm2_matches_reference_on_a_few_rows(tmp_path, smollm2):
+    pool = write_pool(ROWS[:2] + ROWS[4:6], tmp_path / "few.parquet")
+    run = loss_table(pool, "smollm2-135m-instruct", "none", 48, store=ArtifactStore(tmp_path / "s"), batch_size=4)
+    table = run.frame.set_index("id")
+    for row in reference_losses(smollm2, pool, "none", 48):
+        assert abs(table.loc[row["id"], "loss_cond"] - row["cond"]) < 1e-4
+        assert abs(table.loc[row["id"], "loss_direct"] - row["direct"]) < 1e-4
