@@ -103,7 +103,7 @@ def test_superfilter_with_diversity_step(alpaca_slice, tmp_path, tiny_lm):
     ranked = lines(tmp_path / "sel" / "alpaca30_superfilter.ranking.jsonl")
     assert len(ranked) == manifest["ranked"] and manifest["reconciles"]
     pool = read_pool(alpaca_slice)
-    assert set(r["id"] for r in ranked) <= set(pool["id"])
+    assert {r["id"] for r in ranked} <= set(pool["id"])
 
 
 @pytest.mark.slow

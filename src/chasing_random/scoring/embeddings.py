@@ -15,7 +15,13 @@ import pyarrow as pa
 
 from chasing_random.data.pool import read_pool
 from chasing_random.errors import ChaseError
-from chasing_random.scoring.shards import DEFAULT_SHARD_ROWS, TableRun, model_fingerprint, pick_device, run_sharded
+from chasing_random.scoring.shards import (
+    DEFAULT_SHARD_ROWS,
+    TableRun,
+    model_fingerprint,
+    pick_device,
+    run_sharded,
+)
 from chasing_random.store import ArtifactStore, file_fingerprint
 
 CODE_VERSION = "embeddings-1"

@@ -13,6 +13,7 @@ positions that predict a response token.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,9 +24,19 @@ import pyarrow.parquet as pq
 from chasing_random.data.pool import read_pool
 from chasing_random.data.templates import get_template
 from chasing_random.errors import ChaseError
-from chasing_random.scoring.shards import (DEFAULT_SHARD_ROWS, TableRun, model_fingerprint, pick_device,
-                                           run_sharded)
-from chasing_random.store import ArtifactStore, atomic_path, file_fingerprint, write_manifest
+from chasing_random.scoring.shards import (
+    DEFAULT_SHARD_ROWS,
+    TableRun,
+    model_fingerprint,
+    pick_device,
+    run_sharded,
+)
+from chasing_random.store import (
+    ArtifactStore,
+    atomic_path,
+    file_fingerprint,
+    write_manifest,
+)
 
 CODE_VERSION = "losses-1"
 KIND = "losses"
@@ -236,8 +247,6 @@ def instruction_loss_table(pool_path: str | Path, model: str, max_length: int, *
 
 def export_table(run: TableRun, out: Path) -> None:
     """Copy a stored table to a user's path, with a manifest saying where it came from and its cost."""
-    import time
-
     started = time.time()
     with atomic_path(out) as tmp:
         pq.write_table(run.table, tmp)

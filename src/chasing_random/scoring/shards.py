@@ -8,14 +8,19 @@ skips finished shards, so an interrupted run only redoes the shard it was in.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from chasing_random.store import ArtifactStore, atomic_path, read_manifest, write_manifest
+from chasing_random.store import (
+    ArtifactStore,
+    atomic_path,
+    read_manifest,
+    write_manifest,
+)
 from chasing_random.ui import progress_bar
 
 TABLE_FILE = "table.parquet"

@@ -98,7 +98,8 @@ def diversify(ctx: SelectionContext, ranking: Ranking) -> Ranking:
     candidates = ranking.ids[:2 * max(ctx.budgets)]
     order = facility_location_order(embedded.vectors[[row[i] for i in candidates]], max(ctx.budgets))
     chosen = [candidates[j] for j in order]
-    rest = [i for i in ranking.ids if i not in set(chosen)]
+    taken = set(chosen)
+    rest = [i for i in ranking.ids if i not in taken]
     ranking.ids = chosen + rest
     ranking.info["diversity"] = {"method": "facility-location", "embedder": opts.embedder, "field": "input",
                                  "candidates": len(candidates), "chosen": len(chosen),
