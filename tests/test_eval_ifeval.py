@@ -30,15 +30,13 @@ def _response_sets() -> dict[str, dict[str, str]]:
     prompts = load_prompts()
     real = _real_texts()
     sets: dict[str, dict[str, str]] = {name: {} for name in
-                                       ("echo", "lower", "upper", "chatty", "starred", "real", "real_json", "empty")}
+                                       ("echo", "lower", "chatty", "starred", "real_json", "empty")}
     for i, p in enumerate(prompts):
         answer = real[i % len(real)]
         sets["echo"][p.prompt] = p.prompt
         sets["lower"][p.prompt] = p.prompt.lower().replace(",", "")
-        sets["upper"][p.prompt] = p.prompt.upper()
         sets["chatty"][p.prompt] = f"Sure, here you go:\n{p.prompt}\n\n{answer}\nHope this helps!"
         sets["starred"][p.prompt] = f"*{answer[:300]}*\n\n* one\n* two\n* three\n\nP.S. done ***"
-        sets["real"][p.prompt] = answer
         sets["real_json"][p.prompt] = "```json\n" + json.dumps({"answer": answer[:400]}) + "\n```"
         sets["empty"][p.prompt] = "   " if i % 2 else ""
     return sets
@@ -81,12 +79,17 @@ def test_punkt_is_written_offline_and_nltk_finds_it(tmp_path, monkeypatch):
         "Mr. Smith went to Washington.", "He met Dr. Jones there."]
 
 
-def test_all_541_prompts_score_and_equal_googles_evaluation():
+@pytest.fixture(scope="module")
+def google_runs():
+    """Each response set and Google's strict and loose results on it (computed once per module)."""
+    return {name: (responses, *_google_reference(responses)) for name, responses in _response_sets().items()}
+
+
+def test_all_541_prompts_score_and_equal_googles_evaluation(google_runs):
     prompts = load_prompts()
     assert len(prompts) == 541
     assert len({i.split(":")[0] for p in prompts for i in p.instruction_id_list}) == 9
-    for name, responses in _response_sets().items():
-        inputs, strict, loose = _google_reference(responses)
+    for name, (responses, inputs, strict, loose) in google_runs.items():
         assert [i.key for i in inputs] == [p.key for p in prompts]
         ours = [score_response(p, responses[p.prompt]) for p in prompts]
         for p, verdict, s, l in zip(prompts, ours, strict, loose):
@@ -95,14 +98,13 @@ def test_all_541_prompts_score_and_equal_googles_evaluation():
             assert verdict["strict"] == s.follow_all_instructions and verdict["loose"] == l.follow_all_instructions
 
 
-def test_evaluate_ifeval_writes_metrics_equal_to_google(tmp_path):
-    responses = _response_sets()["chatty"]
+def test_evaluate_ifeval_writes_metrics_equal_to_google(tmp_path, google_runs):
+    responses, _, strict, loose = google_runs["chatty"]
     outputs = tmp_path / "outputs.json"
     prompts = load_prompts()
     outputs.write_text(json.dumps([{"instruction": p.prompt, "output": responses[p.prompt], "generator": "m",
                                     "dataset": "ifeval"} for p in reversed(prompts)]))
     metrics = evaluate_ifeval(outputs, tmp_path / "ifeval" / "metrics.json")
-    _, strict, loose = _google_reference(responses)
     for key, value in _google_metrics(strict, loose).items():
         assert metrics[key] == value, key
     assert 0 < metrics["prompt_level_strict_acc"] <= metrics["prompt_level_loose_acc"] < 1
