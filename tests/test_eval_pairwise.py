@@ -79,6 +79,7 @@ def judge_server(monkeypatch):
     _JudgeHandler.calls = 0
     yield f"http://127.0.0.1:{server.server_address[1]}/v1"
     server.shutdown()
+    server.server_close()
 
 
 def test_reference_draws_are_seeded_spread_and_order_independent(files, tmp_path):
