@@ -26,6 +26,8 @@ from chasing_random.cli import pool  # noqa: E402,F401
 from chasing_random.cli import report  # noqa: E402,F401
 from chasing_random.cli import evaluate  # noqa: E402,F401
 from chasing_random.cli import select  # noqa: E402,F401
+from chasing_random.cli import run  # noqa: E402,F401
+from chasing_random.cli import demo  # noqa: E402,F401
 from chasing_random.cli import score  # noqa: E402,F401
 from chasing_random.cli import score_judge  # noqa: E402,F401
 from chasing_random.cli import synth  # noqa: E402,F401

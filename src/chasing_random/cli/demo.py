@@ -24,7 +24,7 @@ def demo_config(small: bool) -> ExperimentConfig:
         data["pools"][0]["n"] = 300
         data["budgets"] = [40]
         for strategy in data["strategies"]:
-            if "score_limit" in strategy["options"]:
+            if "score_limit" in strategy.get("options", {}):
                 strategy["options"]["score_limit"] = 120
         for bench in data["benchmarks"]:
             bench["limit"] = min(bench["limit"], 6)
