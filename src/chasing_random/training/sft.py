@@ -233,7 +233,8 @@ def train_model(subset, base_model: str, out_dir, *, preset: str = "cpu-lora", o
                    "device_type": device_type, "device_count": devices,
                    "train_flops": 6 * n_params * n_tokens, "device_hours": device_hours,
                    "gpu_hours": device_hours if device_type == "cuda" else 0.0,
-                   "tokens_per_s": n_tokens / max(wall, 1e-9), "lora": recipe.lora,
+                   "train_seconds": float(result.metrics["train_runtime"]),
+                   "tokens_per_s": n_tokens / max(float(result.metrics["train_runtime"]), 1e-9), "lora": recipe.lora,
                    "adapter": ADAPTER if recipe.lora else None, "torch_threads": torch.get_num_threads()})
     return manifest
 
