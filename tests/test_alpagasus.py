@@ -1,4 +1,4 @@
-"""AlpaGasus and DEITA end to end on real Alpaca rows with the packaged SmolLM2 judge."""
+"""AlpaGasus end to end on real Alpaca rows with the packaged SmolLM2 judge."""
 
 from __future__ import annotations
 
@@ -49,14 +49,3 @@ def test_alpagasus_generate_mode_parses_or_records_failures(alpaca8, tmp_path):
     assert manifest["info"]["scored"] == 4 and manifest["reconciles"] is True
     assert manifest["excluded"]["not scored (--score-limit 4)"] == 4
     assert manifest["ranked"] + manifest["info"]["failed"] == 4
-
-
-@pytest.mark.slow
-def test_deita_with_smollm2_quality_and_minilm(alpaca8, tmp_path):
-    manifest = select(alpaca8, "deita", [3, 20], tmp_path / "sel",
-                      SelectOptions(judge="local:smollm2-135m-instruct", score="quality", embedder="minilm"),
-                      store=ArtifactStore(tmp_path / "store"))[0]
-    assert manifest["subsets"]["3"]["rows"] == 3 and manifest["reconciles"] is True
-    assert manifest["underflow"] == {"20": manifest["ranked"]} and "underflow" in manifest["warnings"][-1]
-    ranking = [json.loads(line) for line in (tmp_path / "sel" / "alpaca8_deita.ranking.jsonl").read_text().splitlines()]
-    assert all(1 <= r["score"] <= 6 for r in ranking)
