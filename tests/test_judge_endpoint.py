@@ -110,3 +110,33 @@ def test_deita_through_the_endpoint(server, pool, tmp_path):
     assert manifest["info"]["quality_scorer"] == "openai:judge-model" and manifest["reconciles"] is True
     assert manifest["subsets"]["4"]["rows"] == 4
     assert set(manifest["excluded"]) >= {"complexity judge failed: call failed after 4 attempt(s)"}
+
+
+def test_an_interrupted_table_resumes_without_rejudging(server, pool, tmp_path, monkeypatch):
+    from chasing_random.judges.base import Judge
+    from chasing_random.scoring import ratings
+
+    monkeypatch.setattr(ratings, "JUDGE_SHARD_ROWS", 4)
+    store = ArtifactStore(tmp_path / "store")
+    real = make_judge("openai:judge-model", base_url=server.base_url, api_key_env=ENV, retry_base_delay=0.001,
+                      timeout=0.5, max_retries=3)
+
+    class CrashesOnSecondShard(Judge):
+        name, describe, shards = real.name, real.describe, 0
+
+        def choose(self, conversations, choices):
+            raise NotImplementedError
+
+        def complete(self, conversations, **kw):
+            self.shards += 1
+            if self.shards == 2:
+                raise KeyboardInterrupt
+            return real.complete(conversations, **kw)
+
+    with pytest.raises(KeyboardInterrupt):
+        ratings.alpagasus_ratings(pool, CrashesOnSecondShard(), mode="generate", store=store)
+    first = sum(server.calls.values())
+    table = ratings.alpagasus_ratings(pool, real, mode="generate", store=store)
+    assert len(table.frame) == 12 and table.run.computed_shards == [1, 2]  # shard 0 was kept
+    judged_once = [n for p, n in server.calls.items() if not any(m in p for m in MARKERS if m)]
+    assert judged_once and all(n == 1 for n in judged_once)
