@@ -146,3 +146,25 @@ def test_cli_train_with_flag_overrides(run_cli, tmp_path, subset16, tiny_lm):
     summary = json.loads(result.out)
     assert summary["steps"] == 2 and summary["n_truncated"] > 0 and summary["template"] == "paper"
     assert json.loads((tmp_path / "m" / "manifest.json").read_text())["preset"]["max_length"] == 48
+
+
+def test_interrupted_training_resumes_from_its_last_checkpoint(tmp_path, subset16, tiny_lm, monkeypatch):
+    from trl import SFTTrainer
+
+    overrides = {"max_length": 32, "per_device_batch": 4, "effective_batch": 4, "max_steps": 4, "save_steps": 2}
+    reference = train_model(subset16, tiny_lm, tmp_path / "ref", overrides=overrides)
+    original = SFTTrainer._save_checkpoint
+
+    def save_then_crash(self, *args, **kwargs):
+        original(self, *args, **kwargs)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(SFTTrainer, "_save_checkpoint", save_then_crash)
+    with pytest.raises(KeyboardInterrupt):
+        train_model(subset16, tiny_lm, tmp_path / "run", overrides=overrides)
+    assert (tmp_path / "run" / "checkpoints" / "checkpoint-2").is_dir()
+    assert not (tmp_path / "run" / "manifest.json").exists()
+    monkeypatch.setattr(SFTTrainer, "_save_checkpoint", original)
+    resumed = train_model(subset16, tiny_lm, tmp_path / "run", overrides=overrides)
+    assert resumed["resumed_from"] == "checkpoint-2" and resumed["steps"] == 4
+    assert abs(resumed["final_loss"] - reference["final_loss"]) < 1e-5

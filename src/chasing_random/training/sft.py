@@ -7,6 +7,7 @@ folder is returned as is; an interrupted run resumes from its last checkpoint.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import time
@@ -141,19 +142,20 @@ def _last_loss(log_history: list[dict]) -> float | None:
 
 
 def _resume_point(checkpoints: Path, key: str) -> str | None:
-    """The last checkpoint of an interrupted run with the same key; stale checkpoints are removed."""
+    """The last checkpoint of an interrupted run with the same key; the main process removes stale ones."""
+    from accelerate import PartialState
     from transformers.trainer_utils import get_last_checkpoint
 
+    state = PartialState()
     key_file = checkpoints / TRAIN_KEY_FILE
-    if checkpoints.is_dir():
-        same = key_file.exists() and key_file.read_text(encoding="utf-8").strip() == f'"{key}"'
-        if not same:
+    if state.is_main_process:
+        if checkpoints.is_dir() and not (key_file.exists() and json.loads(key_file.read_text(encoding="utf-8")) == key):
             shutil.rmtree(checkpoints)
-        else:
-            return get_last_checkpoint(str(checkpoints))
-    checkpoints.mkdir(parents=True, exist_ok=True)
-    write_json_atomic(key_file, key)
-    return None
+        if not checkpoints.is_dir():
+            checkpoints.mkdir(parents=True)
+            write_json_atomic(key_file, key)
+    state.wait_for_everyone()
+    return get_last_checkpoint(str(checkpoints))
 
 
 def train_model(subset, base_model: str, out_dir, *, preset: str = "cpu-lora", overrides: dict | None = None,
@@ -229,7 +231,8 @@ def train_model(subset, base_model: str, out_dir, *, preset: str = "cpu-lora", o
                    "preset": recipe.resolved(), "seed": seed, "template": recipe.template,
                    "n_examples": len(records), "n_tokens": n_tokens, **counts,
                    "final_loss": _last_loss(trainer.state.log_history), "mean_loss": float(result.training_loss),
-                   "steps": int(trainer.state.global_step), "batch": plan, "n_params": n_params,
+                   "steps": int(trainer.state.global_step),
+                   "resumed_from": Path(resume).name if resume else None, "batch": plan, "n_params": n_params,
                    "device_type": device_type, "device_count": devices,
                    "train_flops": 6 * n_params * n_tokens, "device_hours": device_hours,
                    "gpu_hours": device_hours if device_type == "cuda" else 0.0,
