@@ -7,7 +7,11 @@ import json
 import pytest
 
 from chasing_random.errors import ChaseError
-from chasing_random.evaluation.harness import OPENLLM, expand_tasks, load_tasks, run_harness
+from chasing_random.evaluation.harness import (
+    OPENLLM,
+    expand_tasks,
+    load_tasks,
+)
 
 
 def test_openllm_expands_to_the_study_suite():

@@ -43,11 +43,11 @@ class _JudgeHandler(BaseHTTPRequestHandler):
     with_logprobs = True
     calls = 0
 
-    def do_POST(self):  # noqa: N802 (http.server API)
+    def do_POST(self):
         body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
         type(self).calls += 1
         user = body["messages"][-1]["content"]
-        answer_a = re.search(r"### Answer A\n(.*?)\n\n### Answer B", user, re.S).group(1)
+        answer_a = re.search(r"### Answer A\n(.*?)\n\n### Answer B", user, re.DOTALL).group(1)
         label = "A" if "GOOD" in answer_a else "B"
         other = "B" if label == "A" else "A"
         choice = {"index": 0, "finish_reason": "length",

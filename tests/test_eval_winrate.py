@@ -27,7 +27,8 @@ def _annotation(preference, out1="a reference answer", out2="the model answer"):
 @pytest.mark.parametrize("model", PUBLISHED)
 def test_published_leaderboard_numbers_are_reproduced(shared_data, model):
     folder = shared_data / "alpacaeval"
-    rows = {row[""]: row for row in csv.DictReader(open(folder / "weighted_alpaca_eval_gpt4_turbo_leaderboard.csv"))}
+    with open(folder / "weighted_alpaca_eval_gpt4_turbo_leaderboard.csv") as handle:
+        rows = {row[""]: row for row in csv.DictReader(handle)}
     metrics = winrate_metrics(read_annotations(folder / f"{model}_weighted_alpaca_eval_gpt4_turbo_annotations.json"))
     published = rows[model]
     for key in EXACT_KEYS:

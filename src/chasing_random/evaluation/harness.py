@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import functools
 import importlib.util
-import math
 import time
 from pathlib import Path
 from typing import Any
@@ -18,7 +17,12 @@ from typing import Any
 import yaml
 
 from chasing_random.errors import ChaseError
-from chasing_random.store import default_home, write_json_atomic, write_manifest, write_text_atomic
+from chasing_random.store import (
+    default_home,
+    write_json_atomic,
+    write_manifest,
+    write_text_atomic,
+)
 
 OPENLLM = ("arc_easy", "arc_challenge", "hellaswag", "mmlu", "truthfulqa_mc1", "truthfulqa_mc2", "winogrande")
 
@@ -115,7 +119,7 @@ def _task_accuracies(results: dict, task_names: list[str]) -> dict[str, dict]:
     return per_task
 
 
-def run_harness(model: str, tasks: list[str] | str, limit: int | float | None, out_path: str | Path, *,
+def run_harness(model: str, tasks: list[str] | str, limit: float | None, out_path: str | Path, *,
                 batch_size: int = 8, num_fewshot: int | None = None, device: str = "cpu", dtype: str = "float32",
                 trust_remote_code: bool = False) -> dict[str, Any]:
     """Evaluate a model (alias, folder or hub id) on lm-eval tasks; METRICS.json holds each task's
@@ -135,7 +139,7 @@ def run_harness(model: str, tasks: list[str] | str, limit: int | float | None, o
                               torch_random_seed=1234, fewshot_random_seed=1234)
     per_task = _task_accuracies(results, task_names)
     accuracies = [entry["acc"] for entry in per_task.values()]
-    metrics = {"tasks": per_task, "mean_acc": sum(accuracies) / len(accuracies) if accuracies else math.nan,
+    metrics = {"tasks": per_task, "mean_acc": sum(accuracies) / len(accuracies),
                "model": model, "limit": limit, "num_fewshot": num_fewshot,
                "lm_eval_version": results.get("config", {}).get("lm_eval_version") or _lm_eval_version()}
     write_json_atomic(out_path, metrics)

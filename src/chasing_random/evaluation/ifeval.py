@@ -22,7 +22,12 @@ from typing import Any
 from chasing_random.errors import ChaseError
 from chasing_random.evaluation.nltk_data import ensure_punkt
 from chasing_random.evaluation.outputs import describe_prompt_difference, read_outputs
-from chasing_random.store import file_fingerprint, write_json_atomic, write_manifest, write_text_atomic
+from chasing_random.store import (
+    file_fingerprint,
+    write_json_atomic,
+    write_manifest,
+    write_text_atomic,
+)
 
 GOOGLE_PACKAGE = "_chase_google_ifeval"
 
@@ -140,8 +145,8 @@ def aggregate(prompts: list[IFEvalPrompt], verdicts: list[dict]) -> dict[str, An
     metrics: dict[str, Any] = {}
     for mode in ("strict", "loose"):
         flat = [v for verdict in verdicts for v in verdict[f"{mode}_instructions"]]
-        metrics[f"prompt_level_{mode}_acc"] = sum(v[mode] for v in verdicts) / n if n else float("nan")
-        metrics[f"inst_level_{mode}_acc"] = sum(flat) / len(flat) if flat else float("nan")
+        metrics[f"prompt_level_{mode}_acc"] = sum(v[mode] for v in verdicts) / n if n else None
+        metrics[f"inst_level_{mode}_acc"] = sum(flat) / len(flat) if flat else None
     for level, name_of in (("per_instruction", lambda i: i), ("per_category", lambda i: i.split(":")[0])):
         counts: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0])
         for prompt, verdict in zip(prompts, verdicts):

@@ -20,10 +20,20 @@ from pathlib import Path
 from typing import Any
 
 from chasing_random.errors import ChaseError
-from chasing_random.evaluation.outputs import ModelOutput, describe_prompt_difference, read_outputs
+from chasing_random.evaluation.outputs import (
+    ModelOutput,
+    describe_prompt_difference,
+    read_outputs,
+)
 from chasing_random.evaluation.winrate import winrate_metrics
 from chasing_random.judges.base import Judge, JudgeReply
-from chasing_random.store import file_fingerprint, fingerprint, read_manifest, write_json_atomic, write_manifest
+from chasing_random.store import (
+    file_fingerprint,
+    fingerprint,
+    read_manifest,
+    write_json_atomic,
+    write_manifest,
+)
 from chasing_random.ui import console
 
 PROTOCOLS = ("weighted", "discrete")

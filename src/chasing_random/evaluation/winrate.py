@@ -69,12 +69,12 @@ def preference_array(annotations: list[dict]) -> tuple[np.ndarray, dict]:
 def head_to_head(preferences: np.ndarray) -> dict[str, Any]:
     """AlpacaEval's head-to-head numbers from valid preferences in [1, 2]: the mean of
     (preference - 1) in percent, its standard error (sample std, ddof=1), wins (> 1.5), base wins
-    (< 1.5), exact draws (== 1.5) and the count."""
+    (< 1.5), exact draws (== 1.5) and the count; rates that are undefined (too few values) are None."""
     wins = preferences - 1
     n = len(wins)
     return {
-        "win_rate": float(wins.mean() * 100) if n else float("nan"),
-        "standard_error": float(wins.std(ddof=1) / math.sqrt(n) * 100) if n > 1 else float("nan"),
+        "win_rate": float(wins.mean() * 100) if n else None,
+        "standard_error": float(wins.std(ddof=1) / math.sqrt(n) * 100) if n > 1 else None,
         "n_wins": int((wins > 0.5).sum()),
         "n_wins_base": int((wins < 0.5).sum()),
         "n_draws": int((wins == 0.5).sum()),
@@ -82,10 +82,10 @@ def head_to_head(preferences: np.ndarray) -> dict[str, Any]:
     }
 
 
-def discrete_win_rate(preferences: np.ndarray) -> float:
-    """Win rate after rounding each preference to a win (2), loss (1) or, for exactly 1.5, a draw."""
+def discrete_win_rate(preferences: np.ndarray) -> float | None:
+    """Win rate after rounding each preference to a win (2), loss (1) or, for exactly 1.5, a draw (None if empty)."""
     rounded = np.where(preferences == 1.5, 1.5, np.round(preferences))
-    return float((rounded - 1).mean() * 100) if len(rounded) else float("nan")
+    return float((rounded - 1).mean() * 100) if len(rounded) else None
 
 
 def avg_length(annotations: list[dict]) -> int:
@@ -129,8 +129,8 @@ def length_controlled_win_rate(annotations: list[dict], preferences: np.ndarray)
     spread = delta.std(ddof=1) if len(delta) > 1 else 0.0
     scaled = np.tanh(delta / spread) if spread > 0 else np.zeros_like(delta)
     if valid.sum() < 2:
-        return {"length_controlled_winrate": float("nan"), "lc_standard_error": float("nan"),
-                "lc_model": {"intercept": float("nan"), "tanh_length_delta": float("nan")}}
+        return {"length_controlled_winrate": None, "lc_standard_error": None,
+                "lc_model": None}
     features = np.column_stack([np.ones(valid.sum()), scaled[valid]])
     beta, covariance = _soft_logistic_fit(features, preferences[valid] - 1)
     p_equal = float(expit(beta[0]))
