@@ -86,7 +86,7 @@ class EndpointJudge(Judge):
             choice = completion.choices[0]
         except (ValueError, TypeError, AttributeError, IndexError, KeyError, openai.APIResponseValidationError):
             raise RetryableError(f"malformed response: {body[:RAW_LIMIT]}") from None
-        if isinstance(completion, str) or not hasattr(choice, "message"):
+        if not hasattr(choice, "message"):
             raise RetryableError(f"malformed response: {body[:RAW_LIMIT]}")
         top = None
         content_logprobs = getattr(getattr(choice, "logprobs", None), "content", None)
