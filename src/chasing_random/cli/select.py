@@ -54,7 +54,8 @@ def select_command(
     parse: str = typer.Option("first-number", help="alpagasus: first-number or paper (the study's bug)."),
     rating_mode: Optional[str] = typer.Option(None, help="alpagasus: forward (local default) or generate."),
     threshold: Optional[float] = typer.Option(None, help="alpagasus: keep score >= threshold (study 4)."),
-    score_limit: Optional[int] = typer.Option(None, help="alpagasus: score a seeded sample of N rows."),
+    score_limit: Optional[int] = typer.Option(None, help="alpagasus/deita/superfilter: score a seeded sample "
+                                                        "of N rows; the rest are excluded as not scored."),
     max_failure_rate: float = typer.Option(0.05, help="Judge failures above this rate are an error."),
     score: str = typer.Option("quality", help="deita: evol, quality (the study) or complexity."),
     complexity_scorer: Optional[str] = typer.Option(None, help="deita: complexity scorer model."),

@@ -7,7 +7,7 @@ import numpy as np
 
 from chasing_random.errors import ChaseError
 from chasing_random.judges.factory import judge_for_selection
-from chasing_random.scoring.ratings import deita_scores, failure_summary
+from chasing_random.scoring.ratings import deita_scores, failure_summary, sample_ids
 from chasing_random.selection.alpagasus import failure_reason
 from chasing_random.selection.base import Ranking, SelectionContext, register
 from chasing_random.selection.diversity import diversity_walk, underflow_report
@@ -32,11 +32,15 @@ def deita(ctx: SelectionContext) -> Ranking:
     excluded: dict[str, list[str]] = {}
     warnings, cost, per_kind, info = [], {"device": "cpu", "device_hours": 0.0, "api_tokens": {}}, {}, {}
     failed: set[str] = set()
+    pool_ids = list(ctx.pool["id"])
+    sampled = sample_ids(pool_ids, o.score_limit, o.seed)
+    if sampled is not None:
+        excluded[f"not scored (--score-limit {o.score_limit})"] = sorted(set(pool_ids) - set(sampled))
     for kind in kinds:
         judge = judge_for_selection(scorer_spec(ctx, kind), cache_root=ctx.store.root / "judge-responses",
                                     batch_size=o.batch_size, dtype=o.dtype, trust_remote_code=o.trust_remote_code,
                                     judge_options=o.judge_options)
-        table = deita_scores(ctx.pool_path, judge, kind, store=ctx.store)
+        table = deita_scores(ctx.pool_path, judge, kind, ids=sampled, store=ctx.store)
         warnings.append(failure_summary(table, o.max_failure_rate, f"deita {kind} scorer"))
         frame = table.frame
         for row_id, failure in zip(frame["id"], frame["failure"]):
@@ -51,7 +55,7 @@ def deita(ctx: SelectionContext) -> Ranking:
         cost["api_price_usd"] = cost.get("api_price_usd", 0.0) + spent["api_price_usd"]
         info[f"{kind}_scorer"] = judge.name
         info[f"{kind}_table"] = str(table.run.path)
-    ids = [i for i in ctx.pool["id"] if i not in failed]
+    ids = [i for i in (sampled if sampled is not None else pool_ids) if i not in failed]
     scores = np.array([np.prod([per_kind[k][i] for k in kinds]) for i in ids], dtype=np.float64)
 
     from chasing_random.scoring.embeddings import embedding_table

@@ -7,13 +7,18 @@ the warning when most IFD values exceed 1.
 from __future__ import annotations
 
 import heapq
+from pathlib import Path
 
 import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
 
 from chasing_random.errors import ChaseError
 from chasing_random.scoring.losses import ifd, loss_table, mostly_above_one
+from chasing_random.scoring.ratings import sample_ids
 from chasing_random.scoring.shards import TableRun
 from chasing_random.selection.base import Ranking, SelectionContext, register
+from chasing_random.store import atomic_path, file_fingerprint
 
 SMALL_MODEL = "smollm2-135m-instruct"  # Superfiltering used GPT-2, which no offline package ships.
 SUPERFILTER_MAX_LENGTH = 1024  # Superfiltering's default max_length
@@ -31,11 +36,28 @@ def spent(*runs: TableRun) -> dict:
             "api_tokens": {}}
 
 
+def scoring_pool(ctx: SelectionContext) -> tuple[Path, list[str]]:
+    """The pool file to score: the pool itself, or with ``--score-limit N`` a seeded sample of N rows
+    written once to the store; returns it with the ids left unscored."""
+    sampled = sample_ids(list(ctx.pool["id"]), ctx.options.score_limit, ctx.options.seed)
+    if sampled is None:
+        return ctx.pool_path, []
+    key = ctx.store.key("score-sample", file_fingerprint(ctx.pool_path), ctx.options.score_limit, ctx.options.seed)
+    path = ctx.store.path("score-sample", key, ctx.pool_path.name)
+    if not path.exists():
+        chosen = set(sampled)
+        with atomic_path(path) as tmp:
+            pq.write_table(pa.Table.from_pandas(ctx.pool[ctx.pool["id"].isin(chosen)], preserve_index=False), tmp)
+    return path, sorted(set(ctx.pool["id"]) - set(sampled))
+
+
 def rank_by_ifd(ctx: SelectionContext, run: TableRun, kind: str, *, inclusive: bool,
-                drop_truncated: bool) -> Ranking:
-    """Rows ranked by IFD descending (ties in pool order) after the exclusions, each with its reason."""
+                drop_truncated: bool, unscored: list[str] = ()) -> Ranking:
+    """Rows ranked by IFD descending (ties in pool order) after the exclusions, each with its reason;
+    ``unscored`` rows (outside a ``--score-limit`` sample) are excluded as not scored."""
     frame = run.frame
-    if list(frame["id"]) != list(ctx.pool["id"]):
+    left_out = set(unscored)
+    if list(frame["id"]) != [i for i in ctx.pool["id"] if i not in left_out]:
         raise ChaseError(f"loss table {run.path} does not match pool {ctx.pool_path} (a stale or foreign table)")
     values = ifd(frame, kind)
     ids = np.array(frame["id"])
@@ -48,6 +70,8 @@ def rank_by_ifd(ctx: SelectionContext, run: TableRun, kind: str, *, inclusive: b
     order = keep[np.lexsort((keep, -values[keep]))]
     excluded = {reason: list(ids[mask]) for reason, mask in
                 (("no_response_tokens", no_tokens), ("truncated", truncated), ("ifd_above_max", above)) if mask.any()}
+    if unscored:
+        excluded[f"not scored (--score-limit {ctx.options.score_limit})"] = list(unscored)
     finite = values[scored]
     warnings = []
     if mostly_above_one(finite):
@@ -112,8 +136,9 @@ def diversify(ctx: SelectionContext, ranking: Ranking) -> Ranking:
 def superfilter(ctx: SelectionContext) -> Ranking:
     """Superfiltering: IFD = exp(loss_cond - loss_direct) with a small model, keep IFD < 1, highest first."""
     opts = ctx.options
-    run = loss_table(ctx.pool_path, opts.model or SMALL_MODEL, opts.template or "none",
+    pool_path, unscored = scoring_pool(ctx)
+    run = loss_table(pool_path, opts.model or SMALL_MODEL, opts.template or "none",
                      opts.max_length or SUPERFILTER_MAX_LENGTH, store=ctx.store, batch_size=opts.batch_size,
                      dtype=opts.dtype, trust_remote_code=opts.trust_remote_code)
-    ranking = rank_by_ifd(ctx, run, "superfilter", inclusive=False, drop_truncated=False)
+    ranking = rank_by_ifd(ctx, run, "superfilter", inclusive=False, drop_truncated=False, unscored=unscored)
     return diversify(ctx, ranking) if opts.diversity else ranking
