@@ -44,6 +44,12 @@ def test_unknown_key_names_key_and_line(tmp_path):
         load_experiment(write(tmp_path, text))
 
 
+def test_unknown_strategy_option_is_named(tmp_path):
+    text = MINIMAL.replace("  - name: longest\n", "  - name: longest\n    options: {lenght_unit: tokens}\n")
+    with pytest.raises(ChaseError, match=r"exp.yaml:9: strategies.0.options: .*unknown strategy options \['lenght_unit'\]"):
+        load_experiment(write(tmp_path, text))
+
+
 def test_invalid_value_and_bad_yaml(tmp_path):
     with pytest.raises(ChaseError, match=r"exp.yaml:6: budgets"):
         load_experiment(write(tmp_path, MINIMAL.replace("[10, 20]", "[10, -1]")))

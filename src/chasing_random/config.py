@@ -59,6 +59,17 @@ class StrategyConfig(Strict):
     label: str | None = Field(default=None, description="name in reports, when one strategy runs twice")
     options: dict[str, Any] = Field(default_factory=dict)
 
+    @field_validator("options")
+    @classmethod
+    def _known_options(cls, options: dict[str, Any]) -> dict[str, Any]:
+        from chasing_random.selection.base import SelectOptions
+
+        valid = set(SelectOptions.__dataclass_fields__)
+        unknown = sorted(set(options) - valid)
+        if unknown:
+            raise ValueError(f"unknown strategy options {unknown}; valid: {', '.join(sorted(valid))}")
+        return options
+
     @property
     def display(self) -> str:
         return self.label or self.name

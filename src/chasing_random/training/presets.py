@@ -37,6 +37,9 @@ class Preset:
     lora_alpha: int = 32
     lora_dropout: float = 0.05
     lora_target_modules: tuple[str, ...] = ("q_proj", "k_proj", "v_proj", "o_proj")
+    # LoRA on the last N transformer layers only (0 = all): backward then stops at the lowest adapted
+    # layer, which cuts the cost of a CPU fine-tune several times over.
+    lora_layers: int = 0
     max_steps: int = -1
     logging_steps: int = 1
     save_steps: int = 200

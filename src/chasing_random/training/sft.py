@@ -113,14 +113,18 @@ def precision_flags(preset: Preset, device_type: str) -> dict[str, bool]:
     return {"bf16": precision == "bf16", "fp16": precision == "fp16"}
 
 
-def _lora_config(preset: Preset):
+def _lora_config(preset: Preset, n_layers: int):
+    """PEFT's LoRA config of a preset, on every layer or on the last ``preset.lora_layers``."""
     from peft import LoraConfig
 
     targets: Any = list(preset.lora_target_modules)
     if targets == ["all-linear"]:
         targets = "all-linear"
+    layers = None
+    if preset.lora_layers:
+        layers = list(range(max(0, n_layers - preset.lora_layers), n_layers))
     return LoraConfig(r=preset.lora_r, lora_alpha=preset.lora_alpha, lora_dropout=preset.lora_dropout,
-                      target_modules=targets, task_type="CAUSAL_LM")
+                      target_modules=targets, layers_to_transform=layers, task_type="CAUSAL_LM")
 
 
 def _console_log_callback():
@@ -205,7 +209,7 @@ def train_model(subset, base_model: str, out_dir, *, preset: str = "cpu-lora", o
     )
     set_seed(seed)  # LoRA weights are initialised when the trainer wraps the model, before Trainer seeds
     trainer = SFTTrainer(model=model, args=config, train_dataset=Dataset.from_dict(columns),
-                         processing_class=tokenizer, peft_config=_lora_config(recipe) if recipe.lora else None)
+                         processing_class=tokenizer, peft_config=_lora_config(recipe, model.config.num_hidden_layers) if recipe.lora else None)
     for callback in (PrinterCallback, ProgressCallback):  # both write to stdout, which belongs to the CLI's JSON
         trainer.remove_callback(callback)
     if not quiet:
