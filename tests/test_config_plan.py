@@ -89,3 +89,16 @@ def test_paper_configs_dry_run(name, run_cli, tmp_path):
     assert strategies == {"random", "strictrandom", "longest", "alpagasus", "cherry", "deita", "full"}
     assert {s.params["budget"] for s in plan.of_kind("training")} == {1000, 5000, 10000, None}
     assert f"{len(plan.stages)} stages: 0 cached" in " ".join(result.err.split())
+
+
+@pytest.mark.parametrize("small", [False, True])
+def test_demo_grid_is_the_issue_grid(small):
+    from chasing_random.cli.demo import demo_config
+
+    config = demo_config(small)
+    plan = expand(config)
+    labels = {s.params["label"] for s in plan.of_kind("selection")}
+    assert labels == {"random", "longest", "alpagasus", "superfilter", "deita"}
+    assert config.seeds.random == [0, 1, 2] and config.pools[0].source == "synth"
+    assert {b.name for b in config.benchmarks} == {"synth_heldout", "ifeval", "alpaca_eval_pairwise"}
+    assert config.training.base_model == config.judge.spec.split(":", 1)[1] == "smollm2-135m-instruct"
