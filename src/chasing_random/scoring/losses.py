@@ -13,6 +13,7 @@ positions that predict a response token.
 
 from __future__ import annotations
 
+import functools
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -138,6 +139,18 @@ def sequence_losses(model, sequences: list[Scored], *, batch_size: int, pad_id: 
     return losses
 
 
+def lazy_causal_lm(model: str, *, dtype: str, device: str, trust_remote_code: bool):
+    """A function that loads the model on its first call only, so a fully cached table never loads it."""
+
+    @functools.cache
+    def load():
+        from chasing_random.models.loading import load_causal_lm
+
+        return load_causal_lm(model, dtype=dtype, device=device, trust_remote_code=trust_remote_code)
+
+    return load
+
+
 def loss_key(store: ArtifactStore, pool_path: Path, model: str, template: str, max_length: int, dtype: str) -> str:
     """The store key of a loss table: pool bytes, model weights, template, L, dtype and code version."""
     return store.key(KIND, file_fingerprint(pool_path), model_fingerprint(model), template, max_length, dtype,
@@ -164,15 +177,10 @@ def loss_table(pool_path: str | Path, model: str, template: str, max_length: int
     pool = read_pool(pool_path)
     store = store or ArtifactStore.default()
     device = pick_device(device)
-    loaded = {}
+    model_and_tokenizer = lazy_causal_lm(model, dtype=dtype, device=device, trust_remote_code=trust_remote_code)
 
     def compute(start: int, stop: int) -> pa.Table:
-        if not loaded:
-            from chasing_random.models.loading import load_causal_lm
-
-            loaded["model"], loaded["tokenizer"] = load_causal_lm(model, dtype=dtype, device=device,
-                                                                  trust_remote_code=trust_remote_code)
-        lm, tokenizer = loaded["model"], loaded["tokenizer"]
+        lm, tokenizer = model_and_tokenizer()
         part = pool.iloc[start:stop]
         cond, direct, kept, truncated = build_sequences(list(part["input"]), list(part["target"]), tokenizer,
                                                         template, max_length)
@@ -215,15 +223,10 @@ def instruction_loss_table(pool_path: str | Path, model: str, max_length: int, *
     pool = read_pool(pool_path)
     store = store or ArtifactStore.default()
     device = pick_device(device)
-    loaded = {}
+    model_and_tokenizer = lazy_causal_lm(model, dtype=dtype, device=device, trust_remote_code=trust_remote_code)
 
     def compute(start: int, stop: int) -> pa.Table:
-        if not loaded:
-            from chasing_random.models.loading import load_causal_lm
-
-            loaded["model"], loaded["tokenizer"] = load_causal_lm(model, dtype=dtype, device=device,
-                                                                  trust_remote_code=trust_remote_code)
-        lm, tokenizer = loaded["model"], loaded["tokenizer"]
+        lm, tokenizer = model_and_tokenizer()
         part = pool.iloc[start:stop]
         prefix = fallback_prefix(tokenizer)
         encoded = tokenizer(list(part["input"]), add_special_tokens=False)["input_ids"]
