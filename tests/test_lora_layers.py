@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
+from chasing_random.errors import ChaseError
 from chasing_random.training.presets import get_preset
 from chasing_random.training.sft import _lora_config, train_model
 
@@ -11,6 +14,8 @@ from chasing_random.training.sft import _lora_config, train_model
 def test_lora_config_targets_the_last_layers():
     assert _lora_config(get_preset("cpu-lora", {"lora_layers": 2}), 30).layers_to_transform == [28, 29]
     assert _lora_config(get_preset("cpu-lora"), 30).layers_to_transform is None
+    with pytest.raises(ChaseError, match="explicit lora_target_modules"):
+        _lora_config(get_preset("cpu-lora", {"lora_layers": 2, "lora_target_modules": "all-linear"}), 30)
 
 
 def test_training_adapts_only_the_last_layer(tmp_path, tiny_lm):

@@ -122,6 +122,9 @@ def _lora_config(preset: Preset, n_layers: int):
         targets = "all-linear"
     layers = None
     if preset.lora_layers:
+        if targets == "all-linear":
+            raise ChaseError("lora_layers needs explicit lora_target_modules (e.g. q_proj,v_proj,up_proj): "
+                             "PEFT cannot combine 'all-linear' with a layer range")
         layers = list(range(max(0, n_layers - preset.lora_layers), n_layers))
     return LoraConfig(r=preset.lora_r, lora_alpha=preset.lora_alpha, lora_dropout=preset.lora_dropout,
                       target_modules=targets, layers_to_transform=layers, task_type="CAUSAL_LM")
