@@ -135,7 +135,6 @@ def test_an_interrupted_table_resumes_without_rejudging(server, pool, tmp_path, 
 
     with pytest.raises(KeyboardInterrupt):
         ratings.alpagasus_ratings(pool, CrashesOnSecondShard(), mode="generate", store=store)
-    first = sum(server.calls.values())
     table = ratings.alpagasus_ratings(pool, real, mode="generate", store=store)
     assert len(table.frame) == 12 and table.run.computed_shards == [1, 2]  # shard 0 was kept
     judged_once = [n for p, n in server.calls.items() if not any(m in p for m in MARKERS if m)]
