@@ -3,24 +3,25 @@ best first. Failed rows are excluded with their reason; ties are broken by a see
 
 from __future__ import annotations
 
-import numpy as np
-
 from chasing_random.errors import ChaseError
 from chasing_random.judges.factory import judge_for_selection
-from chasing_random.scoring.ratings import ALPAGASUS_SETTINGS, alpagasus_ratings, failure_summary, sample_ids
-from chasing_random.selection.base import Ranking, SelectionContext, register
+from chasing_random.scoring.ratings import (
+    ALPAGASUS_SETTINGS,
+    alpagasus_ratings,
+    failure_summary,
+    sample_ids,
+)
+from chasing_random.selection.base import (
+    Ranking,
+    SelectionContext,
+    rank_by_score,
+    register,
+)
 
 
 def failure_reason(failure: str) -> str:
     """The excluded-file reason of a judge failure: its kind, without the row-specific detail."""
     return "judge failed: " + failure.split(":", 1)[0]
-
-
-def rank_by_score(ids: list[str], scores: np.ndarray, seed: int) -> list[str]:
-    """Ids by score descending; equal scores keep a seeded shuffle order."""
-    order = np.random.default_rng(seed).permutation(len(ids))
-    ranked = order[np.argsort(-scores[order], kind="stable")]
-    return [ids[i] for i in ranked]
 
 
 @register("alpagasus")

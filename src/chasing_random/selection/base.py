@@ -12,11 +12,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
+import numpy as np
 import pandas as pd
 
 from chasing_random.data.pool import pool_name, read_pool
 from chasing_random.errors import ChaseError
-from chasing_random.store import ArtifactStore, atomic_path, file_fingerprint, write_manifest
+from chasing_random.store import (
+    ArtifactStore,
+    atomic_path,
+    file_fingerprint,
+    write_manifest,
+)
 
 
 @dataclass
@@ -119,6 +125,13 @@ def get_strategy(name: str) -> StrategySpec:
     if name not in STRATEGIES:
         raise ChaseError(f"unknown strategy '{name}'; valid strategies: {', '.join(sorted(STRATEGIES))}")
     return STRATEGIES[name]
+
+
+def rank_by_score(ids: list[str], scores: np.ndarray, seed: int) -> list[str]:
+    """Ids by score descending; equal scores keep a seeded shuffle order."""
+    order = np.random.default_rng(seed).permutation(len(ids))
+    ranked = order[np.argsort(-scores[order], kind="stable")]
+    return [ids[i] for i in ranked]
 
 
 def subset_filename(pool: str, strategy: str, budget: int, seed: int | None) -> str:

@@ -6,7 +6,12 @@ import numpy as np
 
 from chasing_random.data.pool import read_pool
 from chasing_random.errors import ChaseError
-from chasing_random.selection.base import Ranking, SelectionContext, register
+from chasing_random.selection.base import (
+    Ranking,
+    SelectionContext,
+    rank_by_score,
+    register,
+)
 
 
 def seeded_order(ids: list[str], seed: int) -> list[str]:
@@ -56,14 +61,9 @@ def response_lengths(ctx: SelectionContext) -> np.ndarray:
 @register("longest")
 def longest(ctx: SelectionContext) -> Ranking:
     """Longest responses first (Long Is More); ties keep a seeded shuffle order."""
-    ids = list(ctx.pool["id"])
-    order = np.random.default_rng(ctx.options.seed).permutation(len(ids))
-    lengths = response_lengths(ctx)[order]
-    by_length = np.argsort(-lengths, kind="stable")
-    ranked = order[by_length]
-    return Ranking([ids[i] for i in ranked],
-                   scores={ids[i]: float(n) for i, n in zip(ranked, lengths[by_length])},
-                   info={"length_unit": ctx.options.length_unit})
+    lengths = dict(zip(ctx.pool["id"], response_lengths(ctx)))
+    ranked = rank_by_score(list(ctx.pool["id"]), np.array(list(lengths.values())), ctx.options.seed)
+    return Ranking(ranked, scores={i: float(lengths[i]) for i in ranked}, info={"length_unit": ctx.options.length_unit})
 
 
 @register("full")
