@@ -8,6 +8,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from chasing_random.data.pool import build_pool, quarantine_path, read_pool
+from chasing_random.store import jsonl_lines
 
 GOOD = {"instruction": "Name a colour.", "input": "", "output": "Blue."}
 
@@ -95,7 +96,7 @@ def test_random_bad_lines_never_crash_and_counts_reconcile(tmp_path, lines):
     assert report.read == sum(not _blank(line) for line in lines)
     kept = len(read_pool(out))
     assert kept == report.kept
-    quarantined = quarantine_path(out).read_text().splitlines() if quarantine_path(out).exists() else []
+    quarantined = jsonl_lines(quarantine_path(out)) if quarantine_path(out).exists() else []
     assert len(quarantined) == report.quarantined
 
 

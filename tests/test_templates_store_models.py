@@ -93,3 +93,14 @@ def test_missing_model_is_one_clear_line(tmp_path):
         load_causal_lm(str(tmp_path / "nope"))
     with pytest.raises(ChaseError, match="could not be loaded"):
         load_causal_lm("nobody/no-such-model-xyz")
+
+
+def test_jsonl_lines_split_on_newline_only(tmp_path):
+    import json
+
+    from chasing_random.store import jsonl_lines
+
+    path = tmp_path / "rows.jsonl"
+    rows = [{"input": "a\u2028b", "target": "c\x85d"}, {"input": "e", "target": "f"}]
+    path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows) + "\n", encoding="utf-8")
+    assert [(n, json.loads(line)) for n, line in jsonl_lines(path)] == [(1, rows[0]), (2, rows[1])]

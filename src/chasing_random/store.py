@@ -93,6 +93,13 @@ def write_json_atomic(path: str | Path, obj: Any) -> None:
     write_text_atomic(path, json.dumps(obj, indent=2, ensure_ascii=False, default=str) + "\n")
 
 
+def jsonl_lines(path: str | Path) -> list[tuple[int, str]]:
+    """The non-blank lines of a JSONL file with their 1-based numbers, split on "\\n" only: records
+    written with ``ensure_ascii=False`` may hold U+2028 or U+0085, which ``str.splitlines`` breaks on."""
+    text = Path(path).read_text(encoding="utf-8")
+    return [(number, line) for number, line in enumerate(text.split("\n"), start=1) if line.strip()]
+
+
 def environment_versions() -> dict[str, str]:
     """Versions of the packages whose behaviour changes results; recorded in every manifest."""
     from importlib import metadata

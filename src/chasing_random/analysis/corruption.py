@@ -11,6 +11,7 @@ from chasing_random.analysis.results import SubsetRow
 from chasing_random.data.pool import read_pool
 from chasing_random.data.synth import corruption_rates, has_corruption_labels
 from chasing_random.errors import ChaseError
+from chasing_random.store import jsonl_lines
 
 
 @dataclass
@@ -25,9 +26,7 @@ def read_ids(path: Path) -> list[str]:
     if not path.exists():
         raise ChaseError(f"{path}: subset file not found (named in results/subsets.jsonl)")
     ids = []
-    for number, text in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
-        if not text.strip():
-            continue
+    for number, text in jsonl_lines(path):
         try:
             ids.append(str(json.loads(text)["id"]))
         except (json.JSONDecodeError, KeyError, TypeError):

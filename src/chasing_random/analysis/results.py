@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from chasing_random.config import PricesConfig as Prices
 from chasing_random.errors import ChaseError
+from chasing_random.store import jsonl_lines
 
 RANDOM = "random"
 FULL = "full"
@@ -91,9 +92,7 @@ def read_rows(path: Path, model: type[Row], *, required: bool = True) -> list[Ro
             raise ChaseError(f"{path}: not found (the runner writes it; is this a run folder?)")
         return []
     rows = []
-    for number, text in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
-        if not text.strip():
-            continue
+    for number, text in jsonl_lines(path):
         try:
             obj = json.loads(text)
         except json.JSONDecodeError as exc:

@@ -24,6 +24,7 @@ from chasing_random.evaluation.nltk_data import ensure_punkt
 from chasing_random.evaluation.outputs import describe_prompt_difference, read_outputs
 from chasing_random.store import (
     file_fingerprint,
+    jsonl_lines,
     write_json_atomic,
     write_manifest,
     write_text_atomic,
@@ -84,9 +85,7 @@ def load_prompts(path: str | Path | None = None) -> list[IFEvalPrompt]:
     """IFEval prompts from Google's ``input_data.jsonl`` layout (key, prompt, instruction_id_list, kwargs)."""
     path = Path(path) if path else default_prompts_path()
     prompts = []
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
-        if not line.strip():
-            continue
+    for number, line in jsonl_lines(path):
         try:
             row = json.loads(line)
             prompts.append(IFEvalPrompt(int(row["key"]), row["prompt"], list(row["instruction_id_list"]),

@@ -30,6 +30,7 @@ from chasing_random.judges.base import Judge, JudgeReply
 from chasing_random.store import (
     file_fingerprint,
     fingerprint,
+    jsonl_lines,
     read_manifest,
     write_json_atomic,
     write_manifest,
@@ -248,7 +249,7 @@ def _load_partial(path: Path, run_key: str) -> dict[int, dict]:
     done: dict[int, dict] = {}
     if not path.exists():
         return done
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+    for number, line in jsonl_lines(path):
         try:
             row = json.loads(line)
         except json.JSONDecodeError:

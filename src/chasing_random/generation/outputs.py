@@ -12,7 +12,7 @@ import json
 import os
 from pathlib import Path
 
-from chasing_random.store import write_json_atomic
+from chasing_random.store import jsonl_lines, write_json_atomic
 
 LAYOUT_FIELDS = ("instruction", "output", "generator", "dataset")
 
@@ -36,7 +36,7 @@ class ResumableOutputs:
     def _load(self) -> None:
         if not self.sidecar.exists():
             return
-        lines = self.sidecar.read_text(encoding="utf-8").splitlines()
+        lines = [line for _, line in jsonl_lines(self.sidecar)]
         try:
             header = json.loads(lines[0]) if lines else {}
         except json.JSONDecodeError:

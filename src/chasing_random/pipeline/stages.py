@@ -13,7 +13,7 @@ from pathlib import Path
 from chasing_random.config import ExperimentConfig
 from chasing_random.errors import ChaseError
 from chasing_random.pipeline.plan import DONE_MARKER, Stage
-from chasing_random.store import ArtifactStore, redact, write_json_atomic
+from chasing_random.store import ArtifactStore, jsonl_lines, redact, write_json_atomic
 
 PAIRWISE_BENCHMARK = "alpaca_eval"
 
@@ -120,13 +120,11 @@ def run_evaluation(stage: Stage, store: ArtifactStore, config: ExperimentConfig)
         return {"metric": "acc", "value": metrics["mean_acc"], "metrics": metrics, "per_prompt": {}}
     outputs = _dep(stage, "generation", store)["outputs"]
     if bench["name"] == "ifeval":
-        from chasing_random.evaluation.ifeval import evaluate_ifeval
-
-        from chasing_random.evaluation.ifeval import per_prompt_path
+        from chasing_random.evaluation.ifeval import evaluate_ifeval, per_prompt_path
 
         metrics = evaluate_ifeval(outputs, folder / "metrics.json", allow_partial=bench["limit"] is not None)
         per_prompt = {}
-        for line in per_prompt_path(folder / "metrics.json").read_text(encoding="utf-8").splitlines():
+        for _, line in jsonl_lines(per_prompt_path(folder / "metrics.json")):
             row = json.loads(line)
             per_prompt[str(row["key"])] = float(row["strict"])
         return {"metric": "prompt_level_strict_acc", "value": metrics["prompt_level_strict_acc"],
@@ -135,7 +133,7 @@ def run_evaluation(stage: Stage, store: ArtifactStore, config: ExperimentConfig)
         from chasing_random.data.synth import score_heldout
 
         gen_folder = [d for d in stage.deps if d.kind == "generation"][0].folder(store)
-        items = [json.loads(line) for line in (gen_folder / "prompts.jsonl").read_text(encoding="utf-8").splitlines()]
+        items = [json.loads(line) for _, line in jsonl_lines(gen_folder / "prompts.jsonl")]
         scored = score_heldout(json.loads(Path(outputs).read_text(encoding="utf-8")), items)
         per_prompt = {row["instruction"]: row["score"] for row in scored}
         value = sum(per_prompt.values()) / len(per_prompt) if per_prompt else 0.0

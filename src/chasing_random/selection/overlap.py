@@ -6,17 +6,17 @@ import json
 from pathlib import Path
 
 from chasing_random.errors import ChaseError
+from chasing_random.store import jsonl_lines
 
 
 def subset_ids(path: Path) -> set[str]:
     """The ids of a subset JSONL file."""
     ids = set()
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
-        if line.strip():
-            try:
-                ids.add(json.loads(line)["id"])
-            except (json.JSONDecodeError, KeyError, TypeError):
-                raise ChaseError(f"{path}:{number}: field 'id': not a subset record") from None
+    for number, line in jsonl_lines(path):
+        try:
+            ids.add(json.loads(line)["id"])
+        except (json.JSONDecodeError, KeyError, TypeError):
+            raise ChaseError(f"{path}:{number}: field 'id': not a subset record") from None
     return ids
 
 
