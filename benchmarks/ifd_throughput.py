@@ -5,10 +5,11 @@ Scores the same rows of ../shared/data/alpaca_random_9k.json with smollm2-135m-i
 (a) ``chasing_random.scoring.losses.sequence_losses`` (length-sorted batches, vocabulary projection
 only at response positions); (b) batch 1, full logits, a Python loop over response tokens, as the
 reference code does; (c) ``model(input_ids, attention_mask).logits`` over the same sorted, padded
-batches with no loss bookkeeping. Also runs (a) in bfloat16 and prints its loss error.
+batches with no loss bookkeeping. (a) and (c) run ``--repeats`` times, interleaved, and every
+time is printed; ratios use the medians. Also runs (a) in bfloat16 and prints its loss error.
 Targets on CPU: (a) >= 1.25x (b) and (a) no slower than (c); on a GPU (a) >= 10x (b).
 
-Usage: python benchmarks/ifd_throughput.py [--rows 200] [--batch-size 8]
+Usage: python benchmarks/ifd_throughput.py [--rows 200] [--batch-size 8] [--repeats 3]
 """
 
 from __future__ import annotations
@@ -83,6 +84,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=200, help="rows of the Alpaca sample (200 for the real run)")
     parser.add_argument("--batch-size", type=int, default=8)
+    parser.add_argument("--repeats", type=int, default=3, help="interleaved runs of (a) and (c); medians are compared")
     args = parser.parse_args()
     if not DATA.exists():
         print(f"missing {DATA}", file=sys.stderr)
@@ -95,9 +97,13 @@ def main() -> int:
     tokens = sum(len(s.ids) for s in sequences if s.count)
     pad = tokenizer.pad_token_id
     sequence_losses(model, sequences[:4], batch_size=4, pad_id=pad)  # warm-up
-    engine, t_engine = timed(lambda: sequence_losses(model, sequences, batch_size=args.batch_size, pad_id=pad))
+    engine_times, bare_times = [], []
+    for _ in range(args.repeats):
+        engine, seconds = timed(lambda: sequence_losses(model, sequences, batch_size=args.batch_size, pad_id=pad))
+        engine_times.append(seconds)
+        bare_times.append(timed(lambda: bare_forward(model, sequences, args.batch_size, pad))[1])
+    t_engine, t_bare = float(np.median(engine_times)), float(np.median(bare_times))
     reference, t_reference = timed(lambda: reference_losses(model, sequences))
-    _, t_bare = timed(lambda: bare_forward(model, sequences, args.batch_size, pad))
     bf16_model, _ = load_causal_lm(MODEL, dtype="bfloat16")
     sequence_losses(bf16_model, sequences[:4], batch_size=4, pad_id=pad)
     bf16, t_bf16 = timed(lambda: sequence_losses(bf16_model, sequences, batch_size=args.batch_size, pad_id=pad))
@@ -105,13 +111,15 @@ def main() -> int:
     print(f"device: {device} ({torch.get_num_threads()} threads, OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS')})"
           f"  model: {MODEL}  rows: {len(pool)}  L: {MAX_LENGTH}  batch: {args.batch_size}")
     print(f"sequences scored: {int(ok.sum())} (both IFD passes)  tokens: {tokens}  response tokens: {int(2 * kept.sum())}")
-    for name, seconds in (("(a) engine fp32", t_engine), ("(b) one-at-a-time reference", t_reference),
-                          ("(c) bare batched forward", t_bare), ("(a) engine bf16", t_bf16)):
-        print(f"{name:32s} {seconds:8.2f} s  {tokens / seconds:8.1f} tok/s")
+    print("(a) runs: " + ", ".join(f"{t:.2f}" for t in engine_times) + " s;  (c) runs: "
+          + ", ".join(f"{t:.2f}" for t in bare_times) + " s")
+    for name, seconds in (("(a) engine fp32 (median)", t_engine), ("(b) one-at-a-time reference", t_reference),
+                          ("(c) bare batched forward (median)", t_bare), ("(a) engine bf16", t_bf16)):
+        print(f"{name:36s} {seconds:8.2f} s  {tokens / seconds:8.1f} tok/s")
     speedup_b, speedup_c = t_reference / t_engine, t_bare / t_engine
     print(f"(a) vs (b): {speedup_b:.2f}x  (target {'10' if device.type == 'cuda' else '1.25'}x)")
     print(f"(a) vs (c): {speedup_c:.2f}x  (target >= 1.00x)")
-    print(f"bf16 vs fp32 engine: {t_engine / t_bf16:.2f}x faster, max |loss error| "
+    print(f"bf16 engine speed vs fp32: {t_engine / t_bf16:.2f}x, max |loss error| "
           f"{np.nanmax(np.abs(bf16 - engine)):.4f}, mean {np.nanmean(np.abs(bf16 - engine)):.4f} nats")
     print(f"engine vs reference: max |loss difference| {np.nanmax(np.abs(engine - reference)):.2e} nats")
     target_b = 10.0 if device.type == "cuda" else 1.25

@@ -6,9 +6,10 @@ cut at L tokens; the direct sequence is tokenizer(direct prefix) (or BOS, else E
 empty) + the same kept response ids. Both passes score exactly the kept response tokens.
 
 Speed without changing the numbers: every sequence of a shard (both passes) is sorted by length
-and batched with right padding (so no attention mask is needed under causal attention), the
-transformer body runs once per batch, and the vocabulary projection is applied only at the
-positions that predict a response token.
+and batched with right padding (so no attention mask is needed under causal attention), a
+sequence's last token is not fed (it predicts nothing), the transformer body runs once per batch
+without a KV cache, and the vocabulary projection is applied only at the positions that predict a
+response token, chunk by chunk into one reused buffer with the log-sum-exp taken in place.
 """
 
 from __future__ import annotations
@@ -41,7 +42,7 @@ from chasing_random.store import (
 
 CODE_VERSION = "losses-1"
 KIND = "losses"
-HEAD_CHUNK = 1024  # response positions projected to the vocabulary at a time (bounds memory)
+HEAD_BUFFER_BYTES = 256 * 2**20  # float32 vocabulary logits held at once (bounds memory)
 # Models whose logits are not simply lm_head(last hidden state): score them with a full forward.
 LOGIT_TRANSFORMS = ("final_logit_softcapping", "logit_scale", "logits_scaling", "output_multiplier_scale")
 DTYPES = ("float32", "bfloat16")
@@ -94,29 +95,79 @@ def _split_model(model):
     return base, head
 
 
+class ResponseHead:
+    """Cross-entropy of chosen positions: vocabulary logits chunk by chunk, log-sum-exp in place.
+
+    A float32 ``nn.Linear`` head writes every chunk into one reused buffer (a fresh 100+ MB tensor per
+    chunk costs page faults comparable to the projection itself); other heads fall back to ``head(x)``.
+    """
+
+    def __init__(self, head):
+        import torch
+
+        weight = getattr(head, "weight", None)
+        self.head = head
+        self.fast = isinstance(head, torch.nn.Linear) and weight.dtype == torch.float32
+        vocab = getattr(head, "out_features", None)
+        self.rows = max(16, HEAD_BUFFER_BYTES // (4 * vocab)) if vocab else 1024
+        self.buffer = torch.empty(self.rows, vocab, device=weight.device) if self.fast else None
+
+    def logits(self, hidden):
+        """float32 logits of a chunk of at most ``self.rows`` hidden states (a view of the buffer on the fast path)."""
+        import torch
+
+        if not self.fast:
+            return self.head(hidden).float()
+        out = self.buffer[:len(hidden)]
+        torch.mm(hidden, self.head.weight.t(), out=out)
+        if self.head.bias is not None:
+            out.add_(self.head.bias)
+        return out
+
+    def losses(self, hidden, labels):
+        """Next-token cross-entropy (nats, float32) of each hidden state against its label."""
+        import torch
+
+        out = torch.empty(len(labels), dtype=torch.float32, device=labels.device)
+        for first in range(0, len(labels), self.rows):
+            out[first:first + self.rows] = logsumexp_losses(self.logits(hidden[first:first + self.rows]),
+                                                            labels[first:first + self.rows])
+        return out
+
+
+def logsumexp_losses(logits, labels):
+    """Cross-entropy from float32 logits, overwriting them: logsumexp(row) - row[label]."""
+    target = logits.gather(1, labels[:, None])[:, 0]
+    peak = logits.amax(1, keepdim=True)
+    total = logits.sub_(peak).exp_().sum(1)
+    return peak[:, 0] + total.log_() - target
+
+
 def sequence_losses(model, sequences: list[Scored], *, batch_size: int, pad_id: int) -> np.ndarray:
     """Mean next-token cross-entropy (nats) over each sequence's scored tokens; NaN when it has none.
 
-    Sequences are sorted by length and right-padded per batch; results do not depend on the batch size.
+    Only what a scored token needs is computed: a sequence's last token predicts nothing and is not fed;
+    sequences are sorted by length and right-padded per batch; results do not depend on the batch size.
     """
     import torch
 
     losses = np.full(len(sequences), np.nan)
+    fed = [s.start + s.count - 1 for s in sequences]  # tokens fed to the model: all but the last scored one
     todo = [i for i, s in enumerate(sequences) if s.count > 0]
-    todo.sort(key=lambda i: (-len(sequences[i].ids), i))
+    todo.sort(key=lambda i: (-fed[i], i))
     split = _split_model(model)
+    head = ResponseHead(split[1]) if split else None
     device = next(model.parameters()).device
     with torch.inference_mode():
         for first in range(0, len(todo), batch_size):
             batch = todo[first:first + batch_size]
-            width = len(sequences[batch[0]].ids)
-            input_ids = torch.full((len(batch), width), pad_id, dtype=torch.long)
+            input_ids = torch.full((len(batch), fed[batch[0]]), pad_id, dtype=torch.long)
             rows, positions, labels = [], [], []
             for row, index in enumerate(batch):
                 seq = sequences[index]
-                input_ids[row, :len(seq.ids)] = torch.tensor(seq.ids)
+                input_ids[row, :fed[index]] = torch.tensor(seq.ids[:fed[index]])
                 rows.append(np.full(seq.count, row))
-                positions.append(np.arange(seq.start - 1, seq.start - 1 + seq.count))
+                positions.append(np.arange(seq.start - 1, fed[index]))
                 labels.extend(seq.ids[seq.start:seq.start + seq.count])
             rows_t = torch.from_numpy(np.concatenate(rows))
             pos_t = torch.from_numpy(np.concatenate(positions))
@@ -124,15 +175,11 @@ def sequence_losses(model, sequences: list[Scored], *, batch_size: int, pad_id: 
             input_ids = input_ids.to(device)
             # Right padding + causal attention: real tokens never see pads, so no mask is needed.
             if split is None:
-                gathered = model(input_ids=input_ids).logits[rows_t, pos_t]
-                token_losses = torch.nn.functional.cross_entropy(gathered.float(), labels_t, reduction="none")
+                gathered = model(input_ids=input_ids, use_cache=False).logits[rows_t, pos_t].float()
+                token_losses = logsumexp_losses(gathered, labels_t)
             else:
-                body, head = split
-                hidden = body(input_ids=input_ids).last_hidden_state[rows_t, pos_t]
-                token_losses = torch.cat([
-                    torch.nn.functional.cross_entropy(head(hidden[c:c + HEAD_CHUNK]).float(),
-                                                      labels_t[c:c + HEAD_CHUNK], reduction="none")
-                    for c in range(0, len(labels_t), HEAD_CHUNK)])
+                hidden = split[0](input_ids=input_ids, use_cache=False).last_hidden_state[rows_t, pos_t]
+                token_losses = head.losses(hidden, labels_t)
             sums = torch.zeros(len(batch), dtype=torch.float64).index_add_(0, rows_t, token_losses.double().cpu())
             counts = np.array([sequences[i].count for i in batch])
             losses[batch] = sums.numpy() / counts
