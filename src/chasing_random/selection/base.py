@@ -82,7 +82,8 @@ class Ranking:
 
     ``per_budget`` is set only by strategies whose budgets are not nested (strictrandom), and
     ``lookup`` only when ids come from another pool (strictrandom drawing from the whole source).
-    ``cost`` holds ``device_hours``, ``device`` and ``api_tokens`` spent on scoring.
+    ``cost`` holds ``device_hours``, ``device`` and ``api_tokens``: what the scores this ranking used cost
+    to make, the same whether they were computed by this call or reused from the store.
     """
 
     ids: list[str]

@@ -16,7 +16,7 @@ from chasing_random.errors import ChaseError
 from chasing_random.scoring.losses import instruction_loss_table, loss_table
 from chasing_random.scoring.shards import model_fingerprint
 from chasing_random.selection.base import Ranking, SelectionContext, register
-from chasing_random.selection.ifd import rank_by_ifd, spent, table_info
+from chasing_random.selection.ifd import cost_to_make, rank_by_ifd, table_info
 from chasing_random.store import file_fingerprint
 
 CHERRY_MAX_LENGTH = 512  # Cherry's max_length
@@ -67,7 +67,10 @@ def pre_experience_sample(ctx: SelectionContext, base: str, max_length: int) -> 
 
 
 def pre_experienced_model(ctx: SelectionContext, base: str, max_length: int) -> tuple[str, dict, list, float]:
-    """Steps 1-2: the fine-tuned model's folder (cached by pool + base + sample config), info, tables, train hours."""
+    """Steps 1-2: the fine-tuned model's folder (cached by pool + base + sample config), info, tables, train hours.
+
+    The train hours are what the fine-tune cost to make, also when the model was reused from the store.
+    """
     from chasing_random.training.sft import train_model
 
     opts = ctx.options
@@ -82,7 +85,7 @@ def pre_experienced_model(ctx: SelectionContext, base: str, max_length: int) -> 
                            trust_remote_code=opts.trust_remote_code)
     info.update({"model": str(folder), "preset": opts.preset, "reused": existed,
                  "train_device_hours": manifest.get("device_hours"), "sample_ids": [r["id"] for r in sample]})
-    return str(folder), info, runs, 0.0 if existed else float(manifest.get("device_hours") or 0.0)
+    return str(folder), info, runs, float(manifest.get("device_hours") or 0.0)
 
 
 @register("cherry")
@@ -98,7 +101,7 @@ def cherry(ctx: SelectionContext) -> Ranking:
     losses = loss_table(ctx.pool_path, scorer, opts.template or "cherry", max_length, store=ctx.store,
                         batch_size=opts.batch_size, dtype=opts.dtype, trust_remote_code=opts.trust_remote_code)
     ranking = rank_by_ifd(ctx, losses, "cherry", inclusive=True, drop_truncated=True)
-    cost = spent(losses, *runs)
+    cost = cost_to_make(losses, *runs)
     ranking.cost = {**cost, "device_hours": cost["device_hours"] + train_hours}
     ranking.info.update({"base_model": base, "pre_experience": pre})
     return ranking

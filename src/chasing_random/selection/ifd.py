@@ -30,10 +30,11 @@ def table_info(run: TableRun) -> dict:
     return {"path": str(run.path), "reused": run.reused, "cost_to_make": run.manifest.get("cost")}
 
 
-def spent(*runs: TableRun) -> dict:
-    """Device-hours this selection call spent on the given tables (cached tables cost 0)."""
-    return {"device": runs[0].cost["device"], "device_hours": sum(r.cost["device_hours"] for r in runs),
-            "api_tokens": {}}
+def cost_to_make(*runs: TableRun) -> dict:
+    """Device-hours the given tables cost to make, the same whether this call computed or reused them."""
+    costs = [r.manifest.get("cost") or {} for r in runs]
+    return {"device": costs[0].get("device", runs[0].cost["device"]),
+            "device_hours": sum(float(c.get("device_hours", 0.0)) for c in costs), "api_tokens": {}}
 
 
 def scoring_pool(ctx: SelectionContext) -> tuple[Path, list[str]]:
@@ -82,7 +83,7 @@ def rank_by_ifd(ctx: SelectionContext, run: TableRun, kind: str, *, inclusive: b
             "ifd_above_one": int(np.sum(finite > 1)), "losses": table_info(run)}
     return Ranking([str(i) for i in ids[order]], excluded={k: [str(i) for i in v] for k, v in excluded.items()},
                    scores={str(ids[i]): float(values[i]) for i in order}, info=info, warnings=warnings,
-                   cost=spent(run))
+                   cost=cost_to_make(run))
 
 
 def facility_location_order(vectors: np.ndarray, picks: int) -> list[int]:
@@ -128,7 +129,8 @@ def diversify(ctx: SelectionContext, ranking: Ranking) -> Ranking:
     ranking.info["diversity"] = {"method": "facility-location", "embedder": opts.embedder, "field": "input",
                                  "candidates": len(candidates), "chosen": len(chosen),
                                  "embeddings": table_info(embedded.run)}
-    ranking.cost = {**ranking.cost, "device_hours": ranking.cost["device_hours"] + embedded.run.cost["device_hours"]}
+    ranking.cost = {**ranking.cost,
+                    "device_hours": ranking.cost["device_hours"] + cost_to_make(embedded.run)["device_hours"]}
     return ranking
 
 
