@@ -102,12 +102,15 @@ def _write_rows(rows: Iterable[dict], out: Path) -> None:
             writer.write_table(pa.Table.from_pylist(batch, schema=POOL_SCHEMA))
 
 
-def subsample_indices(n: int, limit: int | None, seed: int) -> np.ndarray:
-    """Indices of a seeded sample of ``limit`` rows out of ``n``, in their original order."""
+def subsample_indices(n: int, limit: int | None, seed: int | list[int], option: str = "--limit") -> np.ndarray:
+    """Indices of a seeded sample of ``limit`` rows out of ``n``, in their original order (all when no limit).
+
+    The project's one seeded row sample: pool ``--limit`` and ``--score-limit`` both draw with it.
+    """
     if limit is None or limit >= n:
         return np.arange(n)
-    if limit < 0:
-        raise ChaseError(f"--limit must be positive, got {limit}")
+    if limit <= 0:
+        raise ChaseError(f"{option} must be positive, got {limit}")
     return np.sort(np.random.default_rng(seed).choice(n, size=limit, replace=False))
 
 

@@ -14,11 +14,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from chasing_random.data.pool import read_pool
+from chasing_random.data.pool import read_pool, subsample_indices
 from chasing_random.errors import ChaseError
 from chasing_random.judges.base import Judge, JudgeReply
 from chasing_random.judges.parse import get_parser
@@ -218,7 +217,4 @@ def sample_ids(pool_ids: list[str], limit: int | None, seed: int) -> list[str] |
     """A seeded sample of ``limit`` ids in pool order (the study scored ~40k rows per pool), or None = all."""
     if limit is None or limit >= len(pool_ids):
         return None
-    if limit <= 0:
-        raise ChaseError(f"--score-limit must be positive, got {limit}")
-    take = np.sort(np.random.default_rng([seed, limit]).choice(len(pool_ids), size=limit, replace=False))
-    return [pool_ids[i] for i in take]
+    return [pool_ids[i] for i in subsample_indices(len(pool_ids), limit, [seed, limit], option="--score-limit")]
