@@ -139,3 +139,36 @@ def test_an_interrupted_table_resumes_without_rejudging(server, pool, tmp_path, 
     assert len(table.frame) == 12 and table.run.computed_shards == [1, 2]  # shard 0 was kept
     judged_once = [n for p, n in server.calls.items() if not any(m in p for m in MARKERS if m)]
     assert judged_once and all(n == 1 for n in judged_once)
+
+
+def test_retry_failed_calls_again_only_for_failed_rows(server, tmp_path, monkeypatch, run_cli):
+    from chasing_random.scoring import ratings
+
+    monkeypatch.setattr(ratings, "JUDGE_SHARD_ROWS", 4)
+    markers = ["", "", "", "", "", "[500x5]", "", "[garbage]"]  # shard 0 clean; shard 1 holds both failures
+    rows = [{"instruction": f"Retry {i} {m}", "output": f"Answer {i}."} for i, m in enumerate(markers)]
+    (tmp_path / "src.json").write_text(json.dumps(rows))
+    build_pool("alpaca", str(tmp_path / "src.json"), tmp_path / "retry.parquet")
+    store = ArtifactStore(tmp_path / "store")
+    judge = make_judge("openai:judge-model", base_url=server.base_url, api_key_env=ENV, retry_base_delay=0.001,
+                       timeout=0.5, max_retries=3, cache_dir=str(tmp_path / "cache"))
+    first = ratings.alpagasus_ratings(tmp_path / "retry.parquet", judge, mode="generate", store=store)
+    assert first.frame["failure"].notna().sum() == 2
+    calls = sum(server.calls.values())
+    assert ratings.alpagasus_ratings(tmp_path / "retry.parquet", judge, mode="generate", store=store).run.reused
+    assert sum(server.calls.values()) == calls  # without the flag the stored table is reused as it is
+
+    again = ratings.alpagasus_ratings(tmp_path / "retry.parquet", judge, mode="generate", store=store,
+                                      retry_failed=True)
+    assert again.run.computed_shards == [1]  # the clean shard is kept
+    failed = again.frame[again.frame["failure"].notna()]
+    assert list(failed["id"]) == [first.frame["id"][7]] and "unparseable" in failed["failure"].iloc[0]
+    assert again.frame["score"][5] == 4  # the 500s stopped after 5 calls: the retry's second attempt answered
+    assert sum(server.calls.values()) == calls + 2  # only the failed call was made again (twice); the rest cached
+    cli = ["score", "judge", "--pool", tmp_path / "retry.parquet", "--judge", "openai:judge-model", "--store",
+           tmp_path / "cli-store", "--judge-option", f"base_url={server.base_url}", "--judge-option",
+           f"api_key_env={ENV}", "--max-failure-rate", "0.5"]
+    made, reused = (json.loads(run_cli(*cli).out) for _ in range(2))
+    retried = json.loads(run_cli(*cli, "--retry-failed").out)
+    assert (made["reused"], reused["reused"], retried["reused"]) == (False, True, False)
+    assert made["failed"] == retried["failed"] == 1  # the garbage reply is cached, so it fails the same way

@@ -52,6 +52,8 @@ def judge_command(
     trust_remote_code: bool = typer.Option(False, help="Allow models with custom code (off by default)."),
     judge_option: Optional[list[str]] = typer.Option(None, help="Backend option KEY=VALUE, repeatable."),
     max_failure_rate: float = typer.Option(0.05, help="A failure rate above this is an error."),
+    retry_failed: bool = typer.Option(False, help="Call the judge again for rows that failed in a stored table "
+                                                  "(answered rows come from the response cache)."),
 ) -> None:
     """AlpaGasus 0-5 ratings: columns id, score, argmax, failure, raw, tokens, price, seconds, cached.
 
@@ -64,7 +66,8 @@ def judge_command(
     model = _judge(judge, artifacts, batch_size, dtype, trust_remote_code, judge_option)
     mode = rating_mode or ("forward" if model.name.startswith("local:") else "generate")
     ids = sample_ids(list(read_pool(pool)["id"]), score_limit, seed)
-    table = alpagasus_ratings(pool, model, prompt=prompt, parse=parse, mode=mode, ids=ids, store=artifacts)
+    table = alpagasus_ratings(pool, model, prompt=prompt, parse=parse, mode=mode, ids=ids, store=artifacts,
+                              retry_failed=retry_failed)
     _report(table, model, max_failure_rate, "alpagasus judge", out)
 
 
@@ -80,6 +83,8 @@ def deita_command(
     trust_remote_code: bool = typer.Option(False, help="Allow models with custom code (off by default)."),
     judge_option: Optional[list[str]] = typer.Option(None, help="Backend option KEY=VALUE, repeatable."),
     max_failure_rate: float = typer.Option(0.05, help="A failure rate above this is an error."),
+    retry_failed: bool = typer.Option(False, help="Call the judge again for rows that failed in a stored table "
+                                                  "(answered rows come from the response cache)."),
 ) -> None:
     """DEITA expected scores over "1".."6" from one forward pass per row: columns id, score, argmax, failure, ...
 
@@ -91,4 +96,5 @@ def deita_command(
     artifacts = ArtifactStore(store) if store else ArtifactStore.default()
     model = _judge(scorer or DEFAULT_SCORERS.get(score, "?"), artifacts, batch_size, dtype, trust_remote_code,
                    judge_option)
-    _report(deita_scores(pool, model, score, store=artifacts), model, max_failure_rate, f"deita {score} scorer", out)
+    table = deita_scores(pool, model, score, store=artifacts, retry_failed=retry_failed)
+    _report(table, model, max_failure_rate, f"deita {score} scorer", out)

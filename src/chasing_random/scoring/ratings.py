@@ -21,7 +21,7 @@ from chasing_random.data.pool import read_pool, subsample_indices
 from chasing_random.errors import ChaseError
 from chasing_random.judges.base import Judge, JudgeReply
 from chasing_random.judges.parse import get_parser
-from chasing_random.scoring.shards import TableRun, model_fingerprint, run_sharded
+from chasing_random.scoring.shards import TableRun, forget_shards, model_fingerprint, run_sharded
 from chasing_random.store import ArtifactStore, file_fingerprint, fingerprint
 
 CODE_VERSION = "ratings-1"
@@ -115,8 +115,13 @@ def _row(row_id: str, reply: JudgeReply, score: float | None, argmax: str | None
 
 
 def _judge_table(kind: str, pool_path: Path, judge: Judge, ids: list[str] | None, config: dict,
-                 rate: Callable[[pd.DataFrame], list[dict]], store: ArtifactStore) -> RatingTable:
-    """Run ``rate`` over the rows (all, or ``ids`` in pool order) shard by shard, cached in the store."""
+                 rate: Callable[[pd.DataFrame], list[dict]], store: ArtifactStore,
+                 retry_failed: bool = False) -> RatingTable:
+    """Run ``rate`` over the rows (all, or ``ids`` in pool order) shard by shard, cached in the store.
+
+    ``retry_failed`` recomputes the shards of a stored table that hold failed rows: answered rows come
+    back from the judge's response cache, failed calls are made again.
+    """
     pool = read_pool(pool_path)
     if ids is not None:
         wanted = set(ids)
@@ -126,6 +131,9 @@ def _judge_table(kind: str, pool_path: Path, judge: Judge, ids: list[str] | None
 
     def compute(start: int, stop: int) -> pa.Table:
         return pa.Table.from_pylist(rate(pool.iloc[start:stop]), schema=TABLE_SCHEMA)
+
+    if retry_failed:
+        forget_shards(store, kind, key, JUDGE_SHARD_ROWS, lambda shard: shard["failure"].null_count < shard.num_rows)
 
     run = run_sharded(store, kind, key, len(pool), compute, shard_rows=JUDGE_SHARD_ROWS,
                       description=f"{kind} {Path(pool_path).name}",
@@ -144,7 +152,7 @@ def alpagasus_conversation(prompt: str, row) -> list[dict]:
 
 def alpagasus_ratings(pool_path: str | Path, judge: Judge, *, prompt: str = "study", parse: str = "first-number",
                       mode: str = "forward", ids: list[str] | None = None,
-                      store: ArtifactStore | None = None) -> RatingTable:
+                      store: ArtifactStore | None = None, retry_failed: bool = False) -> RatingTable:
     """AlpaGasus 0-5 accuracy ratings: ``forward`` = expected value over "0".."5" (argmax kept too),
     ``generate`` = the parsed reply text (``parse``: first-number, or the study's buggy ``paper``)."""
     if prompt not in ALPAGASUS_PROMPTS:
@@ -176,11 +184,12 @@ def alpagasus_ratings(pool_path: str | Path, judge: Judge, *, prompt: str = "stu
 
     config = {"prompt": prompt, "mode": mode, "parse": parse if mode == "generate" else None,
               "max_tokens": settings["max_tokens"] if mode == "generate" else None}
-    return _judge_table("judge-ratings", Path(pool_path), judge, ids, config, rate, store or ArtifactStore.default())
+    return _judge_table("judge-ratings", Path(pool_path), judge, ids, config, rate, store or ArtifactStore.default(),
+                        retry_failed)
 
 
 def deita_scores(pool_path: str | Path, judge: Judge, kind: str, *, ids: list[str] | None = None,
-                 store: ArtifactStore | None = None) -> RatingTable:
+                 store: ArtifactStore | None = None, retry_failed: bool = False) -> RatingTable:
     """DEITA complexity (instruction only) or quality (instruction + response) scores: the expected
     value over "1".."6" at the first generated position, from one batched forward pass per row."""
     if kind not in DEITA_PROMPTS:
@@ -199,7 +208,7 @@ def deita_scores(pool_path: str | Path, judge: Judge, kind: str, *, ids: list[st
         return out
 
     return _judge_table("deita-scores", Path(pool_path), judge, ids, {"score": kind}, rate,
-                        store or ArtifactStore.default())
+                        store or ArtifactStore.default(), retry_failed)
 
 
 def failure_summary(table: RatingTable, max_failure_rate: float, what: str) -> str:

@@ -18,6 +18,7 @@ import pyarrow.parquet as pq
 from chasing_random.store import (
     ArtifactStore,
     atomic_path,
+    manifest_path,
     read_manifest,
     write_manifest,
 )
@@ -52,6 +53,24 @@ def zero_cost(device: str = "cpu") -> dict:
 def shard_path(folder: Path, shard_rows: int, index: int) -> Path:
     """Where shard ``index`` of a table cut into ``shard_rows``-row shards lives."""
     return folder / f"shards-{shard_rows}" / f"{index:05d}.parquet"
+
+
+def forget_shards(store: ArtifactStore, kind: str, key: str, shard_rows: int,
+                  redo: Callable[[pa.Table], bool]) -> int:
+    """Delete the finished shards for which ``redo(shard)`` is true, and the joined table if any was.
+
+    The next ``run_sharded`` call recomputes exactly those shards; returns how many were dropped.
+    """
+    folder = store.path(kind, key)
+    dropped = [path for path in sorted((folder / f"shards-{shard_rows}").glob("*.parquet"))
+               if redo(pq.read_table(path))]
+    for path in dropped:
+        path.unlink()
+    if dropped:
+        final = folder / TABLE_FILE
+        manifest_path(final).unlink(missing_ok=True)
+        final.unlink(missing_ok=True)
+    return len(dropped)
 
 
 def run_sharded(store: ArtifactStore, kind: str, key: str, n_rows: int,
