@@ -14,6 +14,7 @@ from chasing_random.data.pool import read_pool
 from chasing_random.data.records import record_id
 from chasing_random.data.templates import get_template
 from chasing_random.errors import ChaseError
+from chasing_random.scoring import losses as engine
 from chasing_random.scoring.losses import ifd, loss_table, mostly_above_one
 from chasing_random.store import ArtifactStore, read_manifest
 
@@ -166,3 +167,29 @@ def test_smollm2_matches_reference_on_a_few_rows(tmp_path, smollm2):
     for row in reference_losses(smollm2, pool, "none", 48):
         assert abs(table.loc[row["id"], "loss_cond"] - row["cond"]) < 1e-4
         assert abs(table.loc[row["id"], "loss_direct"] - row["direct"]) < 1e-4
+
+
+def test_every_head_path_gives_the_same_losses(pool, tiny_lm, monkeypatch):
+    """Fast path (reused buffer, several chunks), a head that is not a float32 Linear, and the full forward."""
+    from chasing_random.models.loading import load_causal_lm
+
+    model, tokenizer = load_causal_lm(tiny_lm)
+    frame = read_pool(pool)
+    cond, direct, _, _ = engine.build_sequences(list(frame["input"]), list(frame["target"]), tokenizer, "cherry", 80)
+    sequences = cond + direct
+
+    def run():
+        return engine.sequence_losses(model, sequences, batch_size=3, pad_id=tokenizer.pad_token_id)
+
+    fast = run()
+    vocab = model.get_output_embeddings().out_features
+    monkeypatch.setattr(engine, "HEAD_BUFFER_BYTES", 4 * vocab * 16)  # 16-row chunks: many per batch
+    chunked = run()
+    monkeypatch.setattr(engine.ResponseHead, "__init__", lambda self, head: (
+        setattr(self, "head", head), setattr(self, "fast", False), setattr(self, "rows", 7)) and None)
+    generic = run()
+    monkeypatch.setattr(engine, "_split_model", lambda m: None)
+    full = run()
+    assert np.isnan(fast).sum() == 6  # in both passes: the empty target and the two prompts that reach L
+    for other in (chunked, generic, full):
+        np.testing.assert_allclose(other, fast, atol=1e-5, equal_nan=True)
