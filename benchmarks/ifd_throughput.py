@@ -9,7 +9,7 @@ batches with no loss bookkeeping. (a) and (c) run ``--repeats`` times, interleav
 time is printed; ratios use the medians. Also runs (a) in bfloat16 and prints its loss error.
 Targets on CPU: (a) >= 1.25x (b) and (a) no slower than (c); on a GPU (a) >= 10x (b).
 
-Usage: python benchmarks/ifd_throughput.py [--rows 200] [--batch-size 8] [--repeats 3]
+Usage: python benchmarks/ifd_throughput.py [--rows 200] [--batch-size 8] [--repeats 3] [--device cuda]
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ import torch
 from chasing_random.data.pool import build_pool, read_pool
 from chasing_random.models.loading import load_causal_lm
 from chasing_random.scoring.losses import build_sequences, sequence_losses
+from chasing_random.scoring.shards import pick_device
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "alpaca_random_9k.json"
 MODEL = "smollm2-135m-instruct"
@@ -50,7 +51,7 @@ def reference_losses(model, sequences) -> np.ndarray:
         for index, seq in enumerate(sequences):
             if seq.count == 0:
                 continue
-            logits = model(input_ids=torch.tensor([seq.ids])).logits[0]
+            logits = model(input_ids=torch.tensor([seq.ids], device=model.device)).logits[0]
             token_losses = []
             for position in range(seq.start, seq.start + seq.count):
                 log_probs = torch.log_softmax(logits[position - 1].float(), dim=-1)
@@ -71,12 +72,15 @@ def bare_forward(model, sequences, batch_size: int, pad_id: int) -> None:
             for row, seq in enumerate(batch):
                 ids[row, :len(seq)] = torch.tensor(seq)
                 mask[row, :len(seq)] = 1
-            model(input_ids=ids, attention_mask=mask)  # logits over every position, as a plain forward gives
+            model(input_ids=ids.to(model.device), attention_mask=mask.to(model.device))  # logits at every position
 
 
 def timed(fn):
+    """(result, seconds), waiting for queued GPU work before the clock stops."""
     start = time.perf_counter()
     result = fn()
+    if torch.cuda.is_available():
+        torch.cuda.synchronize()
     return result, time.perf_counter() - start
 
 
@@ -84,13 +88,14 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=200, help="rows of the Alpaca sample (200 for the real run)")
     parser.add_argument("--batch-size", type=int, default=8)
+    parser.add_argument("--device", default=None, help="cpu or cuda (default: cuda when present)")
     parser.add_argument("--repeats", type=int, default=3, help="interleaved runs of (a) and (c); medians are compared")
     args = parser.parse_args()
     if not DATA.exists():
         print(f"missing {DATA}", file=sys.stderr)
         return 1
     pool = load_rows(args.rows)
-    model, tokenizer = load_causal_lm(MODEL)
+    model, tokenizer = load_causal_lm(MODEL, device=pick_device(args.device))
     device = next(model.parameters()).device
     cond, direct, kept, _ = build_sequences(list(pool["input"]), list(pool["target"]), tokenizer, "none", MAX_LENGTH)
     sequences = cond + direct
@@ -104,7 +109,7 @@ def main() -> int:
         bare_times.append(timed(lambda: bare_forward(model, sequences, args.batch_size, pad))[1])
     t_engine, t_bare = float(np.median(engine_times)), float(np.median(bare_times))
     reference, t_reference = timed(lambda: reference_losses(model, sequences))
-    bf16_model, _ = load_causal_lm(MODEL, dtype="bfloat16")
+    bf16_model, _ = load_causal_lm(MODEL, dtype="bfloat16", device=pick_device(args.device))
     sequence_losses(bf16_model, sequences[:4], batch_size=4, pad_id=pad)
     bf16, t_bf16 = timed(lambda: sequence_losses(bf16_model, sequences, batch_size=args.batch_size, pad_id=pad))
     ok = np.isfinite(engine)
