@@ -1,14 +1,17 @@
 """Training throughput of the cpu-lora preset with and without packing (tokens trained on per second).
 
-Trains SmolLM2-135M-Instruct on real instruction data that ships offline (AlpacaEval prompts with
-their GPT-4 reference answers) for a fixed number of steps, once padded and once packed.
-Run: .venv/bin/python benchmarks/train_throughput.py [--quick]
+Trains SmolLM2-135M-Instruct on real instruction data for a fixed number of steps, once padded and
+once packed: ``--data alpacaeval`` (AlpacaEval prompts with GPT-4 answers, shipped in a PyPI package;
+mostly longer than 256 tokens) or ``--data alpaca`` (../shared/data/alpaca_random_9k.json; short rows,
+where packing removes padding).
+Run: .venv/bin/python benchmarks/train_throughput.py [--data alpaca] [--quick]
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import sys
 import tempfile
 from pathlib import Path
 
@@ -16,15 +19,23 @@ from chasing_random.generation.benchmarks import package_data_file
 from chasing_random.training.sft import train_model
 
 
-def training_rows(n: int) -> list[dict]:
-    """Instruction/answer pairs from the packaged AlpacaEval baseline file."""
-    path = package_data_file("eval_framework", "tasks", "alpaca_eval", "data", "alpaca_eval_gpt4_baseline.json")
-    rows = json.loads(path.read_text(encoding="utf-8"))[:n]
-    return [{"id": str(i), "input": r["instruction"], "target": r["output"]} for i, r in enumerate(rows)]
+ALPACA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "alpaca_random_9k.json"
+
+
+def training_rows(data: str, n: int) -> list[dict]:
+    """The first n instruction/answer pairs of the AlpacaEval baseline file or the Alpaca sample."""
+    if data == "alpacaeval":
+        path = package_data_file("eval_framework", "tasks", "alpaca_eval", "data", "alpaca_eval_gpt4_baseline.json")
+        rows = json.loads(path.read_text(encoding="utf-8"))[:n]
+        return [{"id": str(i), "input": r["instruction"], "target": r["output"]} for i, r in enumerate(rows)]
+    rows = [r for r in json.loads(ALPACA.read_text(encoding="utf-8")) if r["output"].strip()][:n]
+    return [{"id": str(i), "input": "\n\n".join(filter(None, (r["instruction"], r.get("input")))), "target": r["output"]}
+            for i, r in enumerate(rows)]
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", choices=("alpacaeval", "alpaca"), default="alpacaeval")
     parser.add_argument("--rows", type=int, default=64)
     parser.add_argument("--steps", type=int, default=4)
     parser.add_argument("--model", default="smollm2-135m-instruct")
@@ -33,7 +44,9 @@ def main() -> None:
     overrides = {"max_steps": args.steps, "save_steps": 10_000}
     if args.quick:
         args.rows, overrides["max_steps"], overrides["max_length"] = 16, 1, 128
-    rows = training_rows(args.rows)
+    if args.data == "alpaca" and not ALPACA.exists():
+        sys.exit(f"missing {ALPACA}")
+    rows = training_rows(args.data, args.rows)
     results = {}
     with tempfile.TemporaryDirectory() as tmp:
         for packing in (False, True):

@@ -100,8 +100,13 @@ def test_superfilter_with_diversity_step(alpaca_slice, tmp_path, tiny_lm):
     manifest = select(alpaca_slice, "superfilter", [3, 6], tmp_path / "sel", options, store=ArtifactStore(tmp_path / "s"))[0]
     diversity = manifest["info"]["diversity"]
     assert diversity["method"] == "facility-location" and diversity["chosen"] == min(6, manifest["ranked"])
-    ranked = lines(tmp_path / "sel" / "alpaca30_superfilter.ranking.jsonl")
+    ranked = lines(tmp_path / "sel" / "alpaca30_superfilter-diversity.ranking.jsonl")
     assert len(ranked) == manifest["ranked"] and manifest["reconciles"]
+    assert manifest["subsets"]["6"]["path"] == "alpaca30_superfilter-diversity_6.jsonl"
+    plain = select(alpaca_slice, "superfilter", [3, 6], tmp_path / "sel", SelectOptions(model=tiny_lm, max_length=48),
+                   store=ArtifactStore(tmp_path / "s"))[0]
+    assert plain["subsets"]["6"]["path"] == "alpaca30_superfilter_6.jsonl"  # the same folder, no overwrite
+    assert lines(tmp_path / "sel" / "alpaca30_superfilter-diversity_6.jsonl") != lines(tmp_path / "sel" / "alpaca30_superfilter_6.jsonl")
     pool = read_pool(alpaca_slice)
     assert {r["id"] for r in ranked} <= set(pool["id"])
 

@@ -84,6 +84,7 @@ class Ranking:
     ``lookup`` only when ids come from another pool (strictrandom drawing from the whole source).
     ``cost`` holds ``device_hours``, ``device`` and ``api_tokens``: what the scores this ranking used cost
     to make, the same whether they were computed by this call or reused from the store.
+    ``name`` labels the files when a variant must not overwrite the plain strategy's (superfilter-diversity).
     """
 
     ids: list[str]
@@ -94,6 +95,7 @@ class Ranking:
     cost: dict[str, Any] = field(default_factory=dict)
     per_budget: dict[int, list[str]] | None = None
     lookup: pd.DataFrame | None = None
+    name: str | None = None
 
 
 @dataclass(frozen=True)
@@ -160,7 +162,8 @@ def write_selection(ranking: Ranking, ctx: SelectionContext, strategy: str, out_
     unknown = [i for i in ranking.ids if i not in by_id.index]
     if unknown:
         raise ChaseError(f"strategy '{strategy}' returned {len(unknown)} ids not in the pool (a bug)")
-    stem = run_stem(name, strategy, seed)
+    label = ranking.name or strategy
+    stem = run_stem(name, label, seed)
     ranking_rows = [{"rank": r, "id": i, **({"score": ranking.scores[i]} if ranking.scores else {})}
                     for r, i in enumerate(ranking.ids)]
     with atomic_path(out_dir / f"{stem}.ranking.jsonl") as tmp:
@@ -171,7 +174,7 @@ def write_selection(ranking: Ranking, ctx: SelectionContext, strategy: str, out_
         if len(ids) < budget:
             underflow[str(budget)] = len(ids)
         rows = by_id.loc[ids, ["id", "input", "target"]].to_dict("records") if ids else []
-        path = out_dir / subset_filename(name, strategy, budget, seed)
+        path = out_dir / subset_filename(name, label, budget, seed)
         with atomic_path(path) as tmp:
             tmp.write_text(_jsonl(rows), encoding="utf-8")
         subsets[str(budget)] = {"path": path.name, "rows": len(rows)}
@@ -183,7 +186,7 @@ def write_selection(ranking: Ranking, ctx: SelectionContext, strategy: str, out_
     manifest = write_manifest(
         manifest_file.with_name(stem), kind="selection",
         inputs={"pool": str(ctx.pool_path), "pool_sha256_16": file_fingerprint(ctx.pool_path)},
-        config={"strategy": strategy, "seed": seed, "budgets": ctx.budgets, "options": vars(ctx.options)},
+        config={"strategy": strategy, "label": label, "seed": seed, "budgets": ctx.budgets, "options": vars(ctx.options)},
         started=started,
         extra={"pool_rows": len(ctx.pool), "ranked": len(ranking.ids), "excluded": excluded_counts,
                "reconciles": (None if ranking.per_budget is not None

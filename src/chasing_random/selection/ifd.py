@@ -143,4 +143,8 @@ def superfilter(ctx: SelectionContext) -> Ranking:
                      opts.max_length or SUPERFILTER_MAX_LENGTH, store=ctx.store, batch_size=opts.batch_size,
                      dtype=opts.dtype, trust_remote_code=opts.trust_remote_code)
     ranking = rank_by_ifd(ctx, run, "superfilter", inclusive=False, drop_truncated=False, unscored=unscored)
-    return diversify(ctx, ranking) if opts.diversity else ranking
+    if not opts.diversity:
+        return ranking
+    ranking = diversify(ctx, ranking)
+    ranking.name = "superfilter-diversity"
+    return ranking
