@@ -169,6 +169,8 @@ def test_retry_failed_calls_again_only_for_failed_rows(server, tmp_path, monkeyp
            tmp_path / "cli-store", "--judge-option", f"base_url={server.base_url}", "--judge-option",
            f"api_key_env={ENV}", "--max-failure-rate", "0.5"]
     made, reused = (json.loads(run_cli(*cli).out) for _ in range(2))
-    retried = json.loads(run_cli(*cli, "--retry-failed").out)
+    result = run_cli(*cli, "--retry-failed")
+    retried = json.loads(result.out)
+    assert "1 shard(s) of judge-ratings hold failed rows" in " ".join(result.err.split())
     assert (made["reused"], reused["reused"], retried["reused"]) == (False, True, False)
     assert made["failed"] == retried["failed"] == 1  # the garbage reply is cached, so it fails the same way

@@ -23,6 +23,7 @@ from chasing_random.judges.base import Judge, JudgeReply
 from chasing_random.judges.parse import get_parser
 from chasing_random.scoring.shards import TableRun, forget_shards, model_fingerprint, run_sharded
 from chasing_random.store import ArtifactStore, file_fingerprint, fingerprint
+from chasing_random.ui import console
 
 CODE_VERSION = "ratings-1"
 JUDGE_SHARD_ROWS = 256
@@ -133,7 +134,9 @@ def _judge_table(kind: str, pool_path: Path, judge: Judge, ids: list[str] | None
         return pa.Table.from_pylist(rate(pool.iloc[start:stop]), schema=TABLE_SCHEMA)
 
     if retry_failed:
-        forget_shards(store, kind, key, JUDGE_SHARD_ROWS, lambda shard: shard["failure"].null_count < shard.num_rows)
+        dropped = forget_shards(store, kind, key, JUDGE_SHARD_ROWS,
+                                lambda shard: shard["failure"].null_count < shard.num_rows)
+        console.print(f"--retry-failed: {dropped} shard(s) of {kind} hold failed rows and are judged again")
 
     run = run_sharded(store, kind, key, len(pool), compute, shard_rows=JUDGE_SHARD_ROWS,
                       description=f"{kind} {Path(pool_path).name}",
