@@ -12,10 +12,11 @@ from chasing_random.pipeline.plan import expand
 
 
 @pytest.fixture
-def tiny_config(tiny_lm, tmp_path):
+def tiny_config(tiny_lm, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # a relative run folder, like the demo's default runs/demo
     return ExperimentConfig.model_validate({
         "name": "tiny",
-        "run_dir": str(tmp_path / "run"),
+        "run_dir": "run",
         "pools": [{"name": "audit", "source": "synth", "n": 80, "corrupt": 0.3}],
         "budgets": [12],
         "seeds": {"random": [0, 1, 2]},

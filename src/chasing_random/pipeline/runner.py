@@ -29,8 +29,9 @@ class RunPaths:
 
     @classmethod
     def of(cls, config: ExperimentConfig, run_dir: str | Path | None = None) -> "RunPaths":
-        root = Path(run_dir or config.run_dir or Path("runs") / config.name)
-        store = ArtifactStore(Path(config.store) if config.store else root / "store")
+        """Absolute paths, so the results files name files that resolve from any working directory."""
+        root = Path(run_dir or config.run_dir or Path("runs") / config.name).resolve()
+        store = ArtifactStore(Path(config.store).resolve() if config.store else root / "store")
         return cls(root, store)
 
 
