@@ -2,9 +2,9 @@
 
 Trains SmolLM2-135M-Instruct on real instruction data for a fixed number of steps, padded and with
 each packing strategy (``bfd``: whole rows bin-packed, attention kept inside each row; ``wrapped``:
-rows concatenated and cut into full blocks, as the study's TRL did): ``--data alpacaeval`` (AlpacaEval prompts with GPT-4 answers, shipped in a PyPI package;
-mostly longer than 256 tokens) or ``--data alpaca`` (../shared/data/alpaca_random_9k.json; short rows,
-where packing removes padding).
+rows concatenated and cut into full blocks, as the study's TRL did): ``--data alpacaeval``
+(AlpacaEval prompts with GPT-4 answers, shipped in a PyPI package; mostly longer than 256 tokens)
+or ``--data alpaca`` (../shared/data/alpaca_random_9k.json; short rows, where packing removes padding).
 Run: .venv/bin/python benchmarks/train_throughput.py [--data alpaca] [--quick]
 """
 
@@ -16,6 +16,7 @@ import sys
 import tempfile
 from pathlib import Path
 
+from chasing_random.data.pool import build_pool, read_pool
 from chasing_random.generation.benchmarks import package_data_file
 from chasing_random.training.sft import train_model
 
@@ -29,9 +30,9 @@ def training_rows(data: str, n: int) -> list[dict]:
         path = package_data_file("eval_framework", "tasks", "alpaca_eval", "data", "alpaca_eval_gpt4_baseline.json")
         rows = json.loads(path.read_text(encoding="utf-8"))[:n]
         return [{"id": str(i), "input": r["instruction"], "target": r["output"]} for i, r in enumerate(rows)]
-    rows = [r for r in json.loads(ALPACA.read_text(encoding="utf-8")) if r["output"].strip()][:n]
-    return [{"id": str(i), "input": "\n\n".join(filter(None, (r["instruction"], r.get("input")))), "target": r["output"]}
-            for i, r in enumerate(rows)]
+    with tempfile.TemporaryDirectory() as tmp:  # the project's Alpaca adapter; empty outputs are skipped
+        build_pool("alpaca", str(ALPACA), Path(tmp) / "alpaca.parquet", on_error="skip")
+        return read_pool(Path(tmp) / "alpaca.parquet")[["id", "input", "target"]].head(n).to_dict("records")
 
 
 def main() -> None:
