@@ -10,6 +10,13 @@ from rich.table import Table
 
 from chasing_random.cli import app
 from chasing_random.cli.common import echo_json
+from chasing_random.data.flan_mixture import (
+    ROW_CHOICES,
+    TEMPLATE_TYPES,
+    MixtureOptions,
+    load_weights,
+    write_mixture_pool,
+)
 from chasing_random.data.pool import build_pool, merge_pools, pool_info
 from chasing_random.data.sources import JOINS, SOURCES, AdapterOptions
 from chasing_random.errors import ChaseError
@@ -33,9 +40,26 @@ def _print_report(report) -> None:
                   + ("[green]reconciles[/]" if report.reconciles else "[red]does not reconcile[/]"))
 
 
+def _print_mixture_report(out: Path, report) -> None:
+    table = Table(title=f"FLAN mixture {out}")
+    table.add_column("task")
+    table.add_column("template")
+    table.add_column("kept", justify="right")
+    table.add_column("cap", justify="right")
+    for task, info in report.tasks.items():
+        table.add_row(task, str(info["template"]), str(info["kept"]), str(info["cap"]))
+    console.print(table)
+    dropped = " + ".join(f"{reason} {n}" for reason, n in sorted(report.dropped.items())) or "dropped 0"
+    console.print(f"read {report.read} = kept {report.kept} + over the cap {report.over_cap} + {dropped} + "
+                  f"quarantined {report.quarantined} + duplicates {report.duplicates}: "
+                  + ("[green]reconciles[/]" if report.reconciles else "[red]does not reconcile[/]"),
+                  highlight=False)
+
+
 @pool_app.command("build")
 def build(
-    source: str = typer.Argument(..., help=f"Source layout: {', '.join(SOURCES)}."),
+    source: str = typer.Argument(..., help=f"Source layout: {', '.join(SOURCES)}, or flan-mixture (a capped "
+                                           "per-task sample of a FLAN collection, as the study made its pool)."),
     path_or_hub_id: str = typer.Argument(..., help="A local .json/.jsonl/.parquet file, or a hub dataset id."),
     out: Path = typer.Option(..., "--out", help="Pool Parquet file to write."),
     join: str = typer.Option("blank-line", help=f"How instruction and context join: {', '.join(JOINS)} "
@@ -47,13 +71,35 @@ def build(
     limit: Optional[int] = typer.Option(None, help="Keep a seeded sample of N rows."),
     seed: int = typer.Option(0, help="Seed of the --limit sample."),
     split: str = typer.Option("train", help="Split of a hub dataset."),
+    per_task: int = typer.Option(1000, help="flan-mixture: at most N rows per task (the study: 1000)."),
+    weights: Optional[Path] = typer.Option(None, help="flan-mixture: JSON/YAML of task -> cap (integer) or "
+                                                      "share of --total (fraction); 0 drops a task."),
+    total: Optional[int] = typer.Option(None, help="flan-mixture: mixture size that shares in --weights divide."),
+    template_types: str = typer.Option("zs_opt", help=f"flan-mixture: template types kept, of "
+                                                      f"{', '.join(TEMPLATE_TYPES)} (the study: zs_opt)."),
+    exclude_t0: bool = typer.Option(True, "--exclude-t0/--include-t0",
+                                    help="flan-mixture: skip tasks whose name contains 't0' (the study did)."),
+    rows: str = typer.Option("random", help=f"flan-mixture: which rows of a task: {', '.join(ROW_CHOICES)} "
+                                            "(a seeded sample, or the first N as the study's seqio take)."),
 ) -> None:
     """Normalise a source into a pool of {id, input, target, source, meta}.
 
     Example: chase pool build alpaca data/alpaca.json --out pools/alpaca.parquet --on-error skip
+
+    Example: chase pool build flan-mixture Open-Orca/FLAN --per-task 1000 --seed 0 --out pools/flan.parquet
     """
     if join not in JOINS:
         raise ChaseError(f"unknown --join '{join}'; valid: {', '.join(JOINS)}")
+    if source == "flan-mixture":
+        options = MixtureOptions(per_task=per_task, weights=load_weights(weights) if weights else {}, total=total,
+                                 seed=seed, template_types=tuple(t.strip() for t in template_types.split(",")
+                                                                 if t.strip()),
+                                 exclude_t0=exclude_t0, rows=rows)
+        with progress_bar(f"reading {path_or_hub_id}", None) as advance:
+            mixture = write_mixture_pool(path_or_hub_id, out, options, on_error=on_error, split=split,
+                                         progress=lambda n: advance(1))
+        _print_mixture_report(out, mixture)
+        return
     options = AdapterOptions(join=join, input_field=input_field, target_field=target_field,
                              context_field=context_field)
     with progress_bar(f"reading {path_or_hub_id}", None) as advance:

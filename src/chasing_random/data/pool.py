@@ -238,10 +238,12 @@ def pool_info(path: str | Path) -> dict[str, Any]:
     """Counts, duplicates, sources, categories and character-length statistics of a pool."""
     frame = read_pool(path)
     categories: dict[str, int] = {}
+    tasks: dict[str, int] = {}
     for meta in frame["meta"]:
-        category = json.loads(meta).get("category")
-        if category is not None:
-            categories[str(category)] = categories.get(str(category), 0) + 1
+        meta = json.loads(meta)
+        for key, counts in (("category", categories), ("task", tasks)):
+            if meta.get(key) is not None:
+                counts[str(meta[key])] = counts.get(str(meta[key]), 0) + 1
     return {
         "path": str(path),
         "rows": int(len(frame)),
@@ -251,4 +253,5 @@ def pool_info(path: str | Path) -> dict[str, Any]:
         "categories": dict(sorted(categories.items(), key=lambda kv: -kv[1])),
         "input_chars": _length_stats(frame["input"].str.len().to_numpy()),
         "target_chars": _length_stats(frame["target"].str.len().to_numpy()),
+        **({"tasks": dict(sorted(tasks.items()))} if tasks else {}),
     }
