@@ -23,6 +23,17 @@ class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+class MixtureConfig(Strict):
+    """``source: flan-mixture`` only: how the per-task FLAN subsample is drawn (defaults: the study's)."""
+
+    per_task: int = Field(default=1000, ge=0)
+    weights: str | None = Field(default=None, description="JSON/YAML file of task -> cap or share of total")
+    total: int | None = Field(default=None, gt=0)
+    template_types: list[str] = Field(default_factory=lambda: ["zs_opt"])
+    exclude_t0: bool = True
+    rows: Literal["random", "first"] = "random"
+
+
 class PoolConfig(Strict):
     """One pool: a source read from a file or hub id, or the built-in audit pool (``source: synth``)."""
 
@@ -41,6 +52,7 @@ class PoolConfig(Strict):
     n: int | None = Field(default=None, gt=0, description="synth only: rows to generate")
     whole_source: str | None = Field(default=None, description="strictrandom (b): pool drawn from instead")
     expected_rows: int | None = Field(default=None, gt=0, description="rows, for --dry-run estimates before the build")
+    mixture: MixtureConfig | None = Field(default=None, description="flan-mixture only: caps, weights, templates")
 
     @model_validator(mode="after")
     def _needs_input(self):

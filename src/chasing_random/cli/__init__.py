@@ -33,6 +33,7 @@ from chasing_random.cli import score_judge  # noqa: E402,F401
 from chasing_random.cli import synth  # noqa: E402,F401
 from chasing_random.cli import train  # noqa: E402,F401
 from chasing_random.cli import generate  # noqa: E402,F401
+from chasing_random.cli import subsets  # noqa: E402,F401
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -26,7 +26,8 @@ def select_command(
     ctx: typer.Context,
     pool: Optional[Path] = typer.Option(None, help="Pool Parquet file."),
     strategy: Optional[str] = typer.Option(None, help="Strategy name (random, strictrandom, longest, full, "
-                                                      "superfilter, cherry, alpagasus, deita)."),
+                                                      "superfilter, cherry, alpagasus, deita, or study:NAME "
+                                                      "for the study's released subsets)."),
     budgets: Optional[str] = typer.Option(None, help="Comma-separated budgets, e.g. 1000,5000,10000."),
     out: Path = typer.Option(Path("selections"), help="Folder for subsets, ranking and manifest."),
     seed: int = typer.Option(0, help="Seed (trial for random; tie-break and sampling elsewhere)."),
@@ -62,6 +63,10 @@ def select_command(
     quality_scorer: Optional[str] = typer.Option(None, help="deita: quality scorer model."),
     diversity_threshold: float = typer.Option(0.9, help="deita: cosine threshold of the diversity filter."),
     judge_options: Optional[list[str]] = typer.Option(None, "--judge-option", help="Judge backend option KEY=VALUE, repeatable (e.g. base_url=http://127.0.0.1:8000/v1)."),
+    subsets_dir: Optional[str] = typer.Option(None, help="study:NAME: folder of the study's released subsets."),
+    dataset: Optional[str] = typer.Option(None, help="study:NAME: dataset prefix of the study's file names "
+                                                     "(default: the pool's name)."),
+    trial: Optional[int] = typer.Option(None, help="study:NAME: the study's trial suffix (random/strictrandom)."),
 ) -> None:
     """Rank a pool with a strategy and write DIR/{pool}_{strategy}_{budget}[_{seed}].jsonl.
 

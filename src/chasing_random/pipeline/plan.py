@@ -56,9 +56,18 @@ class Plan:
 
 
 def _pool_fingerprint(pool: PoolConfig) -> str:
-    source = {"config": pool.model_dump()}
-    if pool.path and Path(pool.path).exists():
-        source["sha256_16"] = file_fingerprint(pool.path)
+    config = pool.model_dump()
+    if config["mixture"] is None:  # keys of pools without a mixture stay what they were
+        del config["mixture"]
+    source = {"config": config}
+    path = Path(pool.path) if pool.path else None
+    if path is not None and path.is_file():
+        source["sha256_16"] = file_fingerprint(path)
+    elif path is not None and path.is_dir():  # a FLAN collection folder: names, sizes and times of its files
+        source["files"] = [[str(p.relative_to(path)), p.stat().st_size, p.stat().st_mtime_ns]
+                           for p in sorted(path.rglob("*")) if p.is_file()]
+    if pool.mixture is not None and pool.mixture.weights and Path(pool.mixture.weights).is_file():
+        source["weights_sha256_16"] = file_fingerprint(pool.mixture.weights)
     return fingerprint(source)
 
 

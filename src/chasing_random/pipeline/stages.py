@@ -34,6 +34,16 @@ def run_pool(stage: Stage, store: ArtifactStore, config: ExperimentConfig) -> di
 
         summary = write_synth_pool(pool["n"], pool["corrupt"], pool["seed"], out)
         return {"pool_path": str(out), "counts": summary}
+    if pool["source"] == "flan-mixture":
+        from chasing_random.data.flan_mixture import MixtureOptions, load_weights, write_mixture_pool
+
+        mix = pool["mixture"] or {}
+        options = MixtureOptions(per_task=mix.get("per_task", 1000), total=mix.get("total"), seed=pool["seed"],
+                                 weights=load_weights(mix["weights"]) if mix.get("weights") else {},
+                                 template_types=tuple(mix.get("template_types", ["zs_opt"])),
+                                 exclude_t0=mix.get("exclude_t0", True), rows=mix.get("rows", "random"))
+        report = write_mixture_pool(pool["path"], out, options, on_error=pool["on_error"], split=pool["split"])
+        return {"pool_path": str(out), "counts": report.as_dict()}
     options = AdapterOptions(join=pool["join"], input_field=pool["input_field"], target_field=pool["target_field"],
                              context_field=pool["context_field"])
     report = build_pool(pool["source"], pool["path"], out, options=options, on_error=pool["on_error"],

@@ -7,3 +7,4 @@ from chasing_random.selection import model_free  # noqa: F401  (registers random
 from chasing_random.selection import ifd  # noqa: F401  (registers superfilter)
 from chasing_random.selection import cherry  # noqa: F401  (registers cherry)
 from chasing_random.selection import alpagasus, deita  # noqa: F401  (registers alpagasus, deita)
+from chasing_random.selection import study  # noqa: F401  (registers study, the study's released subsets)

@@ -62,6 +62,11 @@ class SelectOptions:
     quality_scorer: str | None = None
     diversity_threshold: float = 0.9
     judge_options: list[str] | None = None
+    # the study's released subsets (study:NAME)
+    study_strategy: str | None = None
+    subsets_dir: str | None = None
+    dataset: str | None = None
+    trial: int | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -121,10 +126,19 @@ def register(name: str, *, seeded_trials: bool = False):
     return wrap
 
 
+def split_strategy_name(name: str) -> tuple[str, dict[str, Any]]:
+    """``study:cherry`` is the ``study`` strategy with ``study_strategy=cherry``; other names stand alone."""
+    base, _, argument = name.partition(":")
+    if base == "study" and argument:
+        return base, {"study_strategy": argument}
+    return name, {}
+
+
 def get_strategy(name: str) -> StrategySpec:
-    """The strategy with this name, or an error listing the valid names."""
+    """The strategy with this name (``study:NAME`` included), or an error listing the valid names."""
     import chasing_random.selection  # noqa: F401  (fills the registry)
 
+    name = split_strategy_name(name)[0]
     if name not in STRATEGIES:
         raise ChaseError(f"unknown strategy '{name}'; valid strategies: {', '.join(sorted(STRATEGIES))}")
     return STRATEGIES[name]
@@ -202,7 +216,8 @@ def select(pool_path: str | Path, strategy: str, budgets: list[int], out_dir: st
            store: ArtifactStore | None = None) -> list[dict]:
     """Rank a pool with a strategy and write its subsets, once per seed; returns the manifests."""
     spec = get_strategy(strategy)
-    options = options or SelectOptions()
+    strategy, implied = split_strategy_name(strategy)
+    options = SelectOptions(**{**vars(options or SelectOptions()), **implied})
     if any(b <= 0 for b in budgets):
         raise ChaseError(f"budgets must be positive integers, got {budgets}")
     pool_path = Path(pool_path)

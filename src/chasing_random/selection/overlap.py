@@ -20,19 +20,19 @@ def subset_ids(path: Path) -> set[str]:
     return ids
 
 
-def subset_files(paths: list[Path]) -> list[Path]:
-    """Subset files under the given folders or files (ranking and excluded-row files are skipped)."""
+def subset_files(paths: list[Path], minimum: int = 2) -> list[Path]:
+    """Subset files under the given folders or files (ranking, excluded-row and unmatched-row files are skipped)."""
     files = []
     for path in paths:
         if path.is_dir():
             files.extend(sorted(p for p in path.glob("*.jsonl")
-                                if not p.name.endswith((".ranking.jsonl", ".excluded.jsonl"))))
+                                if not p.name.endswith((".ranking.jsonl", ".excluded.jsonl", "unmatched.jsonl"))))
         elif path.exists():
             files.append(path)
         else:
             raise ChaseError(f"{path}: no such file or folder")
-    if len(files) < 2:
-        raise ChaseError("overlap needs at least two subset files")
+    if len(files) < minimum:
+        raise ChaseError("overlap needs at least two subset files" if minimum == 2 else "no subset files given")
     return files
 
 
