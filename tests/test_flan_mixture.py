@@ -123,3 +123,32 @@ def test_a_folder_of_files_is_one_collection(tmp_path):
     a, _ = mixture(path, per_task=6, seed=1)
     b, _ = mixture(folder, per_task=6, seed=1)
     assert [r.id for r in a] == [r.id for r in b]
+
+
+def test_hub_source_fails_at_once_offline(tmp_path, monkeypatch):
+    from chasing_random.data.flan_mixture import write_mixture_pool
+    from chasing_random.errors import ChaseError
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setattr("huggingface_hub.constants.HF_HUB_OFFLINE", True)
+    out = tmp_path / "flan.parquet"
+    with pytest.raises(ChaseError, match="local"):
+        write_mixture_pool("Open-Orca/FLAN", out, MixtureOptions())
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_an_experiment_pool_stage_builds_the_mixture(tmp_path, tiny_lm):
+    from chasing_random.config import ExperimentConfig
+    from chasing_random.pipeline.plan import expand
+    from chasing_random.pipeline.stages import run_stage
+    from chasing_random.store import ArtifactStore
+
+    config = ExperimentConfig.model_validate({
+        "name": "flan", "pools": [{"name": "flan", "source": "flan-mixture", "path": str(collection(tmp_path)),
+                                   "seed": 4, "mixture": {"per_task": 3}}],
+        "budgets": [2], "training": {"base_model": tiny_lm}, "benchmarks": [{"name": "synth_heldout"}]})
+    stage = expand(config).of_kind("pool")[0]
+    record = run_stage(stage, ArtifactStore(tmp_path / "store"), config)
+    assert record["outputs"]["counts"]["kept"] == 6 and record["outputs"]["counts"]["reconciles"]
+    records, _ = mixture(collection(tmp_path), per_task=3, seed=4)
+    assert list(pq.read_table(record["outputs"]["pool_path"]).column("id").to_pylist()) == [r.id for r in records]
