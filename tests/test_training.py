@@ -69,7 +69,7 @@ def test_bad_subsets_name_the_problem(tmp_path):
         read_subset(bad)
     broken = tmp_path / "broken.jsonl"
     broken.write_text('{"input": "x", "target": "y"}\n{"input": \n')
-    with pytest.raises(ChaseError, match="line 2"):
+    with pytest.raises(ChaseError, match=r"broken.jsonl:2: field '<json>': malformed JSON"):
         read_subset(broken)
 
 
