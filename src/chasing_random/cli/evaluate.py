@@ -175,3 +175,38 @@ def llmbar(
                                              "positional_agreement", "unparseable_rate", "n_items",
                                              "n_items_scored", "per_subset")}
               | {"out": str(out)})
+
+
+@evaluate_app.command("infobench")
+def infobench(
+    outputs: Path = typer.Option(..., "--outputs", help="Model outputs on InFoBench's prompts (AlpacaEval layout, "
+                                                      "e.g. from chase generate --benchmark infobench)."),
+    judge: str = typer.Option(..., "--judge", help="local:NAME or openai:MODEL; a bare name means local:NAME."),
+    out: Path = typer.Option(..., "--out", help="Folder for METRICS.json, per_question.jsonl and the judge cache."),
+    data: str = typer.Option("hub", "--data", help="InFoBench file in the hub's layout (JSON list or JSONL), or "
+                                                  "'hub' (kqsong/InFoBench)."),
+    protocol: str = typer.Option("weighted", "--protocol", help="weighted: Yes/No token probabilities; "
+                                                               "discrete: parse the judge's text."),
+    allow_partial: bool = typer.Option(False, "--allow-partial", help="Score the InFoBench prompts present in "
+                                                                     "--outputs instead of failing."),
+    judge_option: list[str] = typer.Option(None, "--judge-option", help="Judge backend option KEY=VALUE."),
+    batch_size: int = typer.Option(8, "--batch-size", help="Batch size of a local judge."),
+    dtype: str = typer.Option("float32", "--dtype", help="dtype of a local judge."),
+    trust_remote_code: bool = typer.Option(False, "--trust-remote-code", help="Allow model code from the hub."),
+) -> None:
+    """InFoBench: DRFR (share of decomposed requirements the judge answers Yes) and all-requirements rate.
+
+    Example: chase evaluate infobench --outputs gens/infobench.json --judge openai:gpt-4o --out results/infobench
+    """
+    from chasing_random.evaluation.infobench import per_question_path, run_infobench
+    from chasing_random.judges.factory import judge_for_selection
+
+    judge_obj = judge_for_selection(judge, cache_root=out / "judge_cache", batch_size=batch_size, dtype=dtype,
+                                    trust_remote_code=trust_remote_code, judge_options=judge_option)
+    metrics = run_infobench(outputs, judge_obj, out, data=data, protocol=protocol, allow_partial=allow_partial)
+    if metrics["n_failed"]:
+        console.print(f"[yellow]{metrics['n_failed']} of {metrics['n_questions']} questions unanswered[/] (reasons "
+                      f"in {per_question_path(out)}); DRFR covers the {metrics['n_answered']} answered")
+    echo_json({key: metrics[key] for key in ("drfr", "all_requirements_rate", "coverage", "n_questions",
+                                             "n_answered", "n_failed", "n_instructions", "n_instructions_complete",
+                                             "n_missing", "per_subset")})
