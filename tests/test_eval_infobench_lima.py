@@ -68,6 +68,8 @@ def test_drfr_through_the_loopback_server_with_failures_recorded(infobench_files
     # Only task 0 has every question answered, and all of them Yes.
     assert metrics["n_instructions_complete"] == 1 and metrics["all_requirements_rate"] == 1.0
     assert metrics["per_subset"]["Hard_set"]["drfr"] == pytest.approx(2 / 3)
+    # 6 replies billed (5 answers of 1 token, the [garbage] reply of 2), the failed calls not
+    assert metrics["api_tokens"] == {"judge": {"input": 60, "output": 7}}
     rows = [json.loads(line) for line in per_question_path(tmp_path / "out").read_text().splitlines()]
     failed = [r for r in rows if r["failure"]]
     assert [r["answer"] for r in failed] == [None, None]  # failures are never a No

@@ -156,8 +156,8 @@ def infobench_metrics(rows: list[dict]) -> dict[str, Any]:
             reasons[key] = reasons.get(key, 0) + 1
     metrics["failure_reasons"] = reasons
     metrics["price"] = sum(r["price"] or 0 for r in rows)
-    metrics["api_tokens"] = {"prompt": sum(r["prompt_tokens"] for r in rows if not r["cached"]),
-                             "completion": sum(r["completion_tokens"] for r in rows if not r["cached"])}
+    metrics["tokens"] = {"input": sum(r["prompt_tokens"] for r in rows if not r["cached"]),
+                         "output": sum(r["completion_tokens"] for r in rows if not r["cached"])}
     return metrics
 
 
@@ -176,6 +176,13 @@ def match_outputs(items: list[InFoBenchItem], outputs_path: str | Path, allow_pa
     return kept, {item.id: by_prompt[item.prompt] for item in kept}
 
 
+def api_tokens(judge_name: str, tokens: dict[str, int]) -> dict[str, dict[str, int]]:
+    """Tokens billed by an API judge (``openai:MODEL``) under its model, as the results contract keys
+    them; a local judge bills none."""
+    backend, _, model = judge_name.partition(":")
+    return {model: dict(tokens)} if backend == "openai" and any(tokens.values()) else {}
+
+
 def per_question_path(out_dir: str | Path) -> Path:
     return Path(out_dir) / "per_question.jsonl"
 
@@ -190,7 +197,8 @@ def run_infobench(outputs_path: str | Path, judge: Judge, out_dir: str | Path, *
     kept, outputs = match_outputs(items, outputs_path, allow_partial)
     rows = judge_outputs(kept, outputs, judge, protocol)
     metrics = infobench_metrics(rows)
-    metrics.update({"judge": judge.name, "protocol": protocol, "n_missing": len(items) - len(kept)})
+    metrics.update({"judge": judge.name, "protocol": protocol, "n_missing": len(items) - len(kept),
+                    "api_tokens": api_tokens(judge.name, metrics["tokens"])})
     write_text_atomic(per_question_path(out_dir), "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
     write_json_atomic(out_dir / "METRICS.json", metrics)
     describe = getattr(judge, "describe", None)

@@ -25,6 +25,7 @@ from typing import Any
 
 from chasing_random.errors import ChaseError
 from chasing_random.evaluation.datafiles import read_items, text_field, url_file
+from chasing_random.evaluation.infobench import api_tokens
 from chasing_random.evaluation.pairwise import LABELS, parse_discrete
 from chasing_random.judges.base import Judge, JudgeReply
 from chasing_random.store import fingerprint, read_manifest, write_json_atomic, write_manifest, write_text_atomic
@@ -277,8 +278,8 @@ def llmbar_metrics(rows: list[dict]) -> dict[str, Any]:
         "n_orders": len(orders), "n_unparseable": len(failed),
         "unparseable_rate": len(failed) / len(orders) if orders else None, "failure_reasons": reasons,
         "mean_choice_mass": _mean(masses), "price": sum(o["price"] or 0 for o in orders),
-        "api_tokens": {"prompt": sum(o["prompt_tokens"] for o in orders if not o["cached"]),
-                       "completion": sum(o["completion_tokens"] for o in orders if not o["cached"])},
+        "tokens": {"input": sum(o["prompt_tokens"] for o in orders if not o["cached"]),
+                   "output": sum(o["completion_tokens"] for o in orders if not o["cached"])},
         "combination_rule": COMBINATION_RULE,
     }
 
@@ -308,7 +309,8 @@ def run_llmbar(model: str, out_dir: str | Path, *, data: str | Path | None = Non
     rows = judge_items(items, judge, fmt, protocol, max_output_chars)
     metrics = llmbar_metrics(rows)
     metrics.update({"model": model, "judge": judge.name, "protocol": protocol, "limit": limit, "seed": seed,
-                    "template": getattr(fmt.template, "name", "chat messages")})
+                    "template": getattr(fmt.template, "name", "chat messages"),
+                    "api_tokens": api_tokens(judge.name, metrics["tokens"])})
     write_text_atomic(per_item_path(out_dir), "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
     write_json_atomic(metrics_path, metrics)
     describe = getattr(judge, "describe", None)
