@@ -197,11 +197,11 @@ def infobench(
     Example: chase evaluate infobench --outputs gens/infobench.json --judge openai:gpt-4o --out results/infobench
     """
     from chasing_random.evaluation.infobench import per_question_path, run_infobench
-    from chasing_random.judges.factory import judge_for_selection
+    from chasing_random.judges.factory import JudgeSpec
 
-    judge_obj = judge_for_selection(judge, cache_root=out / "judge_cache", batch_size=batch_size, dtype=dtype,
-                                    trust_remote_code=trust_remote_code, judge_options=judge_option)
-    metrics = run_infobench(outputs, judge_obj, out, data=data, protocol=protocol, allow_partial=allow_partial)
+    spec = (JudgeSpec.parse(judge, judge_option).with_cache(out / "judge_cache")
+            .local_defaults(batch_size=batch_size, dtype=dtype, trust_remote_code=trust_remote_code))
+    metrics = run_infobench(outputs, spec.build(), out, data=data, protocol=protocol, allow_partial=allow_partial)
     if metrics["n_failed"]:
         console.print(f"[yellow]{metrics['n_failed']} of {metrics['n_questions']} questions unanswered[/] (reasons "
                       f"in {per_question_path(out)}); DRFR covers the {metrics['n_answered']} answered")

@@ -176,11 +176,9 @@ def match_outputs(items: list[InFoBenchItem], outputs_path: str | Path, allow_pa
     return kept, {item.id: by_prompt[item.prompt] for item in kept}
 
 
-def api_tokens(judge_name: str, tokens: dict[str, int]) -> dict[str, dict[str, int]]:
-    """Tokens billed by an API judge (``openai:MODEL``) under its model, as the results contract keys
-    them; a local judge bills none."""
-    backend, _, model = judge_name.partition(":")
-    return {model: dict(tokens)} if backend == "openai" and any(tokens.values()) else {}
+def billed_tokens(judge: Judge, tokens: dict[str, int]) -> dict[str, dict[str, int]]:
+    """Tokens an API judge billed, keyed by its model as the results contract keys them (none for a local one)."""
+    return {judge.model: dict(tokens)} if judge.is_api and any(tokens.values()) else {}
 
 
 def per_question_path(out_dir: str | Path) -> Path:
@@ -198,7 +196,7 @@ def run_infobench(outputs_path: str | Path, judge: Judge, out_dir: str | Path, *
     rows = judge_outputs(kept, outputs, judge, protocol)
     metrics = infobench_metrics(rows)
     metrics.update({"judge": judge.name, "protocol": protocol, "n_missing": len(items) - len(kept),
-                    "api_tokens": api_tokens(judge.name, metrics["tokens"])})
+                    "api_tokens": billed_tokens(judge, metrics["tokens"])})
     write_text_atomic(per_question_path(out_dir), "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
     write_json_atomic(out_dir / "METRICS.json", metrics)
     describe = getattr(judge, "describe", None)

@@ -25,7 +25,7 @@ from typing import Any
 
 from chasing_random.errors import ChaseError
 from chasing_random.evaluation.datafiles import read_items, text_field, url_file
-from chasing_random.evaluation.infobench import api_tokens
+from chasing_random.evaluation.infobench import billed_tokens
 from chasing_random.evaluation.pairwise import LABELS, parse_discrete
 from chasing_random.judges.base import Judge, JudgeReply
 from chasing_random.store import fingerprint, read_manifest, write_json_atomic, write_manifest, write_text_atomic
@@ -310,7 +310,7 @@ def run_llmbar(model: str, out_dir: str | Path, *, data: str | Path | None = Non
     metrics = llmbar_metrics(rows)
     metrics.update({"model": model, "judge": judge.name, "protocol": protocol, "limit": limit, "seed": seed,
                     "template": getattr(fmt.template, "name", "chat messages"),
-                    "api_tokens": api_tokens(judge.name, metrics["tokens"])})
+                    "api_tokens": billed_tokens(judge, metrics["tokens"])})
     write_text_atomic(per_item_path(out_dir), "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
     write_json_atomic(metrics_path, metrics)
     describe = getattr(judge, "describe", None)
