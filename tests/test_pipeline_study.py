@@ -73,7 +73,7 @@ def test_llmbar_lima_and_infobench_run_in_a_grid_and_reach_the_report(study_conf
     llmbar_value = sum(r["value"] for r in by_bench["llmbar"] if r["strategy"] == "longest")
     assert longest[3] == f"{llmbar_value:.4f}"
     panels = [r.setting.benchmark for r in report.settings if r.setting.primary and r.setting.budget == 10]
-    assert panels[:2] == ["lima_pairwise", "llmbar"] or "llmbar" in panels  # Figure 1 draws one panel each
+    assert {"llmbar", "lima_pairwise", "infobench"} <= set(panels)  # Figure 1 draws one panel each
     assert [f.name for f in report.figures] == ["figure1_audit_10.png"]
 
 
