@@ -142,6 +142,8 @@ class BenchmarkConfig(Strict):
     subset: str | None = None
     max_new_tokens: int | None = None
     tasks: list[str] = Field(default_factory=list, description="harness only")
+    data: str | None = Field(default=None, description="llmbar, lima_pairwise, infobench: a local copy of the "
+                                                       "benchmark's data (default: the hub / its repository)")
     protocol: Literal["weighted", "discrete"] = "weighted"
     both_orders: bool = False
     judge: JudgeConfig | None = Field(default=None, description="judge-based benchmarks: this benchmark's own "

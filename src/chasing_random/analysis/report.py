@@ -16,6 +16,7 @@ from chasing_random.analysis.corruption import SubsetCorruption, subset_corrupti
 from chasing_random.analysis.costs import CostModel
 from chasing_random.analysis.plots import figure1
 from chasing_random.analysis.stats import BETTER, TIE, WORSE
+from chasing_random.analysis.study_table import StudyTable, panel_order, study_tables
 from chasing_random.benchmarks import UNITS
 from chasing_random.data.synth import LABELS
 from chasing_random.results import FULL, RANDOM, RunResults
@@ -65,6 +66,7 @@ class Report:
     figures: list[Path]
     generalisation: Generalisation
     settings: list[SettingResult]
+    study_tables: list[StudyTable] = field(default_factory=list)
 
 
 def _setting_table(result: SettingResult, cost_of) -> Table:
@@ -229,12 +231,17 @@ def build_report(run_dir: str | Path, *, resamples: int = 2000, confidence: floa
         if result.setting.primary:
             by_panel[(result.setting.pool, result.setting.budget)].append(result)
     for (pool, budget), panel in by_panel.items():
+        panel.sort(key=lambda r: panel_order(r.setting.benchmark))  # the study's panel order first
         names = {RANDOM} | {s.strategy for r in panel for s in r.strategies}
         costs = {name: cost_of(pool, name, budget) for name in sorted(names)}
         label = "full" if budget is None else str(budget)
         figures.append(figure1(panel, costs, f"{pool}-{label}", run_dir / "figures" / f"figure1_{pool}_{label}.png"))
 
+    tables = study_tables(results, cost_of, money)
     sections = [
+        Section("The study's table", ["Figure 1 as a table per (pool, budget): each benchmark's primary metric "
+                "(random = its seeds' mean) and the dollar cost of selection; — = not in this run."],
+                [Table(t.title, t.headers, t.rows) for t in tables]),
         Section("Figure 1: metric against selection cost", ["One panel per benchmark; the red star is the best "
                 "value in the panel; random is its seeds' mean with their range as a bar."], images=figures),
         Section("Does any strategy generalise?", [f"A strategy beats random in a setting when the {confidence:.0%} "
@@ -260,4 +267,4 @@ def build_report(run_dir: str | Path, *, resamples: int = 2000, confidence: floa
     writer.writerows(_csv_rows(results, cost_of))
     with atomic_path(table) as tmp:
         tmp.write_text(buffer.getvalue(), encoding="utf-8")
-    return Report(page, markdown, table, figures, gen, results)
+    return Report(page, markdown, table, figures, gen, results, tables)

@@ -7,7 +7,8 @@ stages, the runner and the report read it from here. See docs/architecture.md.
 
 from __future__ import annotations
 
-from chasing_random.benchmarks import alpaca_eval_pairwise, harness, ifeval, synth_heldout
+from chasing_random.benchmarks import (alpaca_eval_pairwise, harness, ifeval, infobench, lima_pairwise, llmbar,
+                                       synth_heldout)
 from chasing_random.benchmarks.base import UNITS, BenchmarkSpec, EvalContext, Metric, PromptSource, Score, Unit
 from chasing_random.errors import ChaseError
 
@@ -16,6 +17,9 @@ BENCHMARKS: dict[str, BenchmarkSpec] = {
     ifeval.SPEC.name: ifeval.SPEC,
     alpaca_eval_pairwise.SPEC.name: alpaca_eval_pairwise.SPEC,
     harness.SPEC.name: harness.SPEC,
+    llmbar.SPEC.name: llmbar.SPEC,
+    lima_pairwise.SPEC.name: lima_pairwise.SPEC,
+    infobench.SPEC.name: infobench.SPEC,
 }
 
 __all__ = ["BENCHMARKS", "UNITS", "BenchmarkSpec", "EvalContext", "Metric", "PromptSource", "Score", "Unit",

@@ -128,3 +128,83 @@ def pairwise(
         console.print(f"[yellow]{metrics['n_judge_failures']} judge failures[/] (preference null, reasons in "
                       f"{out / 'annotations.json'}); excluded from n_total")
     echo_json({key: metrics[key] for key in (*WINRATE_KEYS, "n_judge_failures", "per_reference")})
+
+
+@evaluate_app.command("llmbar")
+def llmbar(
+    model: str = typer.Option(..., "--model", help="The evaluated model as judge: folder, alias or hub id "
+                                                  "(or openai:MODEL for an endpoint)."),
+    data: str = typer.Option("hub", "--data", help="LLMBar folder (flat SUBSET.json files or the repository's "
+                                                  "Dataset/LLMBar layout), one subset file, or 'hub'."),
+    out: Path = typer.Option(None, "--out", help="Folder for METRICS.json, per_item.jsonl and the judge cache "
+                                                "(default results/llmbar/MODEL)."),
+    limit: int = typer.Option(None, "--limit", help="A seeded sample of this many items (all subsets pooled)."),
+    seed: int = typer.Option(0, "--seed", help="Seed of the --limit sample."),
+    subset: list[str] = typer.Option(None, "--subset", help="Only these subsets (repeatable): Natural, "
+                                                           "Adversarial_Neighbor, _GPTInst, _GPTOut, _Manual."),
+    protocol: str = typer.Option("weighted", "--protocol", help="weighted: choice from the A/B token "
+                                                               "probabilities; discrete: parse generated text."),
+    template: str = typer.Option(None, "--template", help="Prompt template of a local model (default: the "
+                                                         "one it was trained with, from its manifest)."),
+    batch_size: int = typer.Option(8, "--batch-size", help="Batch size of a local model."),
+    dtype: str = typer.Option("float32", "--dtype", help="dtype of a local model."),
+    device: str = typer.Option("cpu", "--device", help="cpu, cuda, cuda:0, mps."),
+    max_output_chars: int = typer.Option(None, "--max-output-chars", help="Cut each output shown to this many "
+                                                                         "characters."),
+    judge_option: list[str] = typer.Option(None, "--judge-option", help="Judge backend option KEY=VALUE."),
+    trust_remote_code: bool = typer.Option(False, "--trust-remote-code", help="Allow model code from the hub."),
+) -> None:
+    """LLMBar: how often the model, as a judge, picks the output that follows the instruction (both orders).
+
+    Example: chase evaluate llmbar --model smollm2-135m-instruct --data ../shared/data/llmbar/ --limit 40
+    """
+    from chasing_random.evaluation.llmbar import run_llmbar
+    from chasing_random.judges.factory import parse_judge_options
+
+    out = out or Path("results") / "llmbar" / Path(model).name
+    metrics = run_llmbar(model, out, data=data, limit=limit, seed=seed, subsets=subset or None, protocol=protocol,
+                         max_output_chars=max_output_chars, batch_size=batch_size, dtype=dtype, device=device,
+                         template=template, trust_remote_code=trust_remote_code,
+                         judge_options=parse_judge_options(judge_option))
+    if metrics["n_unparseable"]:
+        console.print(f"[yellow]{metrics['n_unparseable']} of {metrics['n_orders']} judged orders failed[/] "
+                      f"(reasons in {out / 'per_item.jsonl'}); they count in no accuracy")
+    echo_json({key: metrics[key] for key in ("accuracy", "natural_accuracy", "adversarial_accuracy",
+                                             "positional_agreement", "unparseable_rate", "n_items",
+                                             "n_items_scored", "per_subset")}
+              | {"out": str(out)})
+
+
+@evaluate_app.command("infobench")
+def infobench(
+    outputs: Path = typer.Option(..., "--outputs", help="Model outputs on InFoBench's prompts (AlpacaEval layout, "
+                                                      "e.g. from chase generate --benchmark infobench)."),
+    judge: str = typer.Option(..., "--judge", help="local:NAME or openai:MODEL; a bare name means local:NAME."),
+    out: Path = typer.Option(..., "--out", help="Folder for METRICS.json, per_question.jsonl and the judge cache."),
+    data: str = typer.Option("hub", "--data", help="InFoBench file in the hub's layout (JSON list or JSONL), or "
+                                                  "'hub' (kqsong/InFoBench)."),
+    protocol: str = typer.Option("weighted", "--protocol", help="weighted: Yes/No token probabilities; "
+                                                               "discrete: parse the judge's text."),
+    allow_partial: bool = typer.Option(False, "--allow-partial", help="Score the InFoBench prompts present in "
+                                                                     "--outputs instead of failing."),
+    judge_option: list[str] = typer.Option(None, "--judge-option", help="Judge backend option KEY=VALUE."),
+    batch_size: int = typer.Option(8, "--batch-size", help="Batch size of a local judge."),
+    dtype: str = typer.Option("float32", "--dtype", help="dtype of a local judge."),
+    trust_remote_code: bool = typer.Option(False, "--trust-remote-code", help="Allow model code from the hub."),
+) -> None:
+    """InFoBench: DRFR (share of decomposed requirements the judge answers Yes) and all-requirements rate.
+
+    Example: chase evaluate infobench --outputs gens/infobench.json --judge openai:gpt-4o --out results/infobench
+    """
+    from chasing_random.evaluation.infobench import per_question_path, run_infobench
+    from chasing_random.judges.factory import JudgeSpec
+
+    spec = (JudgeSpec.parse(judge, judge_option).with_cache(out / "judge_cache")
+            .local_defaults(batch_size=batch_size, dtype=dtype, trust_remote_code=trust_remote_code))
+    metrics = run_infobench(outputs, spec.build(), out, data=data, protocol=protocol, allow_partial=allow_partial)
+    if metrics["n_failed"]:
+        console.print(f"[yellow]{metrics['n_failed']} of {metrics['n_questions']} questions unanswered[/] (reasons "
+                      f"in {per_question_path(out)}); DRFR covers the {metrics['n_answered']} answered")
+    echo_json({key: metrics[key] for key in ("drfr", "all_requirements_rate", "coverage", "n_questions",
+                                             "n_answered", "n_failed", "n_instructions", "n_instructions_complete",
+                                             "n_missing", "per_subset")})

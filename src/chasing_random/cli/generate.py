@@ -17,8 +17,8 @@ from chasing_random.ui import console
 
 def generate(
     model: str = typer.Option(..., "--model", help="Model folder (from chase train), alias or hub id."),
-    benchmark: str = typer.Option(..., help=f"{', '.join(benchmark_names())} (NAME@hub for the hub copy), "
-                                            "or file:PATH (JSONL/JSON with 'instruction')."),
+    benchmark: str = typer.Option(..., help=f"{', '.join(benchmark_names())} (NAME@hub for the hub copy; "
+                                            "lima@PATH, infobench@PATH for a local copy), or file:PATH (JSONL/JSON with 'instruction')."),
     out: Path = typer.Option(..., "--out", help="Outputs JSON to write (AlpacaEval model_outputs layout)."),
     subset: Optional[str] = typer.Option(None, help=f"alpaca_eval: {'|'.join(ALPACA_EVAL_SUBSETS)}; "
                                                     "mt_bench: a category."),

