@@ -111,6 +111,8 @@ class BenchmarkConfig(Strict):
     tasks: list[str] = Field(default_factory=list, description="harness only")
     protocol: Literal["weighted", "discrete"] = "weighted"
     both_orders: bool = False
+    margin: float | None = Field(default=None, gt=0, description="equivalence margin of the report's verdicts, in "
+                                 "the metric's units (default 0.02 for accuracies, 2.0 for win rates in percent)")
 
     @model_validator(mode="after")
     def _harness_needs_tasks(self):

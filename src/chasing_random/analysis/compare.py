@@ -230,7 +230,7 @@ def analyse(rows: list[EvaluationRow], *, resamples: int = 2000, confidence: flo
         setting = Setting(pool, budget, benchmark, metric, primary)
         members = [r for runs in groups.values() for r in runs]
         spec = infer_spec([r.value for r in members], [np.fromiter(r.per_prompt.values(), float) for r in members],
-                          margins.get(benchmark))
+                          margins.get(benchmark.split(":")[0]))  # harness:mmlu -> harness
         random_rows = groups.get(RANDOM, [])
         run_var = pooled[(benchmark, metric, budget)]
         matrix = _random_matrix(random_rows, _scale(members))

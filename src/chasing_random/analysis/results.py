@@ -68,12 +68,26 @@ class SubsetRow(BaseModel):
     pool_path: str
 
 
+class BenchmarkMargin(BaseModel):
+    """A configured benchmark's equivalence margin (value units; None = the metric's default)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    name: str
+    margin: Optional[float] = Field(None, gt=0)
+
+
 class RunConfig(BaseModel):
     """The part of the experiment config the report needs."""
 
     model_config = ConfigDict(extra="ignore")
 
     prices: Prices = Field(default_factory=Prices)
+    benchmarks: list[BenchmarkMargin] = Field(default_factory=list)
+
+    def margins(self) -> dict[str, float]:
+        """Benchmark name -> margin, for the benchmarks that set one."""
+        return {b.name: b.margin for b in self.benchmarks if b.margin is not None}
 
 
 Row = TypeVar("Row", bound=BaseModel)
