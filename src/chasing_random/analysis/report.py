@@ -268,8 +268,9 @@ def _html(title: str, sections: list[Section]) -> str:
             f"<style>{CSS}</style></head><body>\n" + "\n".join(body) + "\n</body></html>\n")
 
 
-def build_report(run_dir: str | Path, *, resamples: int = 2000, confidence: float = 0.95, seed: int = 0) -> Report:
-    """Analyse a run folder and write every report file into it."""
+def build_report(run_dir: str | Path, *, resamples: int = 2000, confidence: float = 0.95, seed: int = 0,
+                 figures: bool = True) -> Report:
+    """Analyse a run folder and write every report file into it (``figures=False``: no PNGs, for big grids)."""
     run = RunResults.load(run_dir)
     run_dir = run.run_dir
     results = analyse(run.evaluations, resamples=resamples, confidence=confidence, seed=seed,
@@ -283,7 +284,7 @@ def build_report(run_dir: str | Path, *, resamples: int = 2000, confidence: floa
 
     gen = generalisation(results, confidence=confidence, resamples=resamples, seed=seed)
     noise = signal_noise(results)
-    figures = _figures(results, cost_of, run_dir)
+    figures = _figures(results, cost_of, run_dir) if figures else []
     alpha = 1 - confidence
     sections = [
         Section("Verdict summary: does any strategy beat random?", [

@@ -19,14 +19,16 @@ def report(
     resamples: int = typer.Option(2000, help="Resamples of the permutation tests and bootstraps."),
     confidence: float = typer.Option(0.95, help="Confidence level of the intervals."),
     seed: int = typer.Option(0, help="Seed of the permutation tests and bootstraps."),
+    figures: bool = typer.Option(True, "--figures/--no-figures", help="Draw Figure 1 and the forest plots."),
 ) -> None:
     """Compare every strategy with the random runs (two-level intervals; better / worse / equivalent /
     inconclusive verdicts; BH q-values), price the selections, draw Figure 1 and forest plots and write
     report.md, report.html, PNGs and results.csv into RUN_DIR.
 
     Example: chase report runs/demo
+             chase report runs/study --no-figures --confidence 0.9
     """
-    result = build_report(run_dir, resamples=resamples, confidence=confidence, seed=seed)
+    result = build_report(run_dir, resamples=resamples, confidence=confidence, seed=seed, figures=figures)
     out = Console()
     table = Table(title="generalisation: settings where each strategy is better / equivalent / inconclusive / worse "
                         "than random (two-level verdicts)")
