@@ -103,6 +103,12 @@ class JudgeConfig(Strict):
 class BenchmarkConfig(Strict):
     """A benchmark: generation on its prompts, then its metric."""
 
+    def judged_in_both_orders(self, judge_spec: str) -> bool:
+        """Whether pairs are judged in both shown orders: as configured, else yes unless the judge is an API."""
+        if self.both_orders is not None:
+            return self.both_orders
+        return not judge_spec.startswith(("openai:", "http"))
+
     name: Literal["synth_heldout", "ifeval", "alpaca_eval_pairwise", "harness"]
     limit: int | None = Field(default=None, gt=0)
     seed: int = 0
@@ -110,7 +116,8 @@ class BenchmarkConfig(Strict):
     max_new_tokens: int | None = None
     tasks: list[str] = Field(default_factory=list, description="harness only")
     protocol: Literal["weighted", "discrete"] = "weighted"
-    both_orders: bool = False
+    both_orders: bool | None = Field(default=None, description="judge each pair in both shown orders; "
+                                     "default: yes for local judges (cheap, position-biased), no for API judges")
     margin: float | None = Field(default=None, gt=0, description="equivalence margin of the report's verdicts, in "
                                  "the metric's units (default 0.02 for accuracies, 2.0 for win rates in percent)")
 

@@ -11,12 +11,14 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
+
 from chasing_random.analysis.compare import RANDOM_NULL, SettingResult, analyse
 from chasing_random.analysis.corruption import SubsetCorruption, subset_corruption
 from chasing_random.analysis.costs import CostModel
 from chasing_random.analysis.grid import Generalisation, SignalNoise, generalisation, signal_noise
 from chasing_random.analysis.plots import figure1, forest
-from chasing_random.analysis.results import FULL, RANDOM, RunResults
+from chasing_random.analysis.results import FULL, RANDOM, EvaluationRow, RunResults
 from chasing_random.analysis.twolevel import BETTER, VERDICTS, WORSE
 from chasing_random.data.synth import LABELS
 from chasing_random.store import atomic_path, write_text_atomic
@@ -177,6 +179,38 @@ def _generalisation_tables(gen: Generalisation, confidence: float) -> list[Table
     return [counts, best]
 
 
+def _judge_table(rows: list[EvaluationRow]) -> Table | None:
+    """Pairwise benchmarks: the random-vs-random null (each random seed judged against the other random
+    seeds) and the judge's position bias on prompts judged in both orders."""
+    groups: dict[tuple, list[EvaluationRow]] = defaultdict(list)
+    for row in rows:
+        if row.reference_value is not None:
+            groups[(row.pool, row.budget if row.budget is not None else -1, row.benchmark)].append(row)
+    out = []
+    for (pool, budget, benchmark), members in sorted(groups.items()):
+        null = [r.value for r in members if r.strategy == RANDOM]
+        orders = [r.judge_order for r in members if r.judge_order]
+
+        def mean_of(key: str) -> str:
+            values = [o[key] for o in orders if o.get(key) is not None]
+            return f"{np.mean(values):.2f}" if values else ""
+
+        out.append([f"{pool} / {budget if budget >= 0 else 'full'} / {benchmark}",
+                    f"{np.mean(null):.1f}% (seeds {min(null):.1f}% to {max(null):.1f}%, {len(null)} runs)" if null
+                    else "no random seed judged: read against an assumed 50%",
+                    str(sum(int(o.get("prompts") or 0) for o in orders)), mean_of("flip_rate"), mean_of("kappa"),
+                    mean_of("first_shown_wins")])
+    if not out:
+        return None
+    return Table("Pairwise judge: the random-vs-random null and position bias",
+                 ["setting", "random seeds' win rate against the other random seeds (the null)",
+                  "prompts judged in both orders", "flip rate", "Cohen's kappa between orders",
+                  "answer shown first wins"], out,
+                 "Strategies' win rates are compared with the null, not with 50: a judge that favours one position "
+                 "or one kind of answer moves the null away from 50. Flip rate: share of prompts whose winner "
+                 "changes when the two answers swap places; kappa 1 = the order never matters.")
+
+
 def _signal_section(noise: list[SignalNoise]) -> Table:
     rows = [[n.label, pp(n.signal, n.points, False), pp(n.noise, n.points, False),
              "" if n.ratio is None else f"{n.ratio:.2f}", pp(n.median_mde, n.points, False),
@@ -312,7 +346,8 @@ def build_report(run_dir: str | Path, *, resamples: int = 2000, confidence: floa
             "best only when it beats random. Forest plots: each strategy's difference from random with its "
             "interval, the random-run band and the equivalence margin."], images=figures),
         Section("Diagnostics", ["A benchmark whose strategies differ less than its random runs do cannot rank "
-                                "strategies at this budget, whatever the verdicts say."], [_signal_section(noise)]),
+                                "strategies at this budget, whatever the verdicts say."],
+                [t for t in (_signal_section(noise), _judge_table(run.evaluations)) if t is not None]),
         _cost_section(model, results),
     ]
     corruption = subset_corruption(run.subsets, run.resolve)

@@ -36,6 +36,9 @@ class EvaluationRow(BaseModel):
                                          description="prompt key -> score behind value (may be empty)")
     reference_value: Optional[float] = Field(None, description="fixed reference, e.g. 50 for win rates "
                                                                 "against the random mixture")
+    judge_order: Optional[dict[str, Optional[float]]] = Field(None, description="pairwise judge's position bias on "
+                                                             "prompts judged in both orders: prompts, flip_rate, "
+                                                             "kappa, first_shown_wins")
 
 
 class CostRow(BaseModel):

@@ -115,7 +115,7 @@ class Estimator:
         prompts = bench.limit or 805
         if bench.name == "alpaca_eval_pairwise" and not self.config.judge.spec.startswith("openai:"):
             judge = model_params(self.config.judge.spec.split(":", 1)[-1])
-            return self.hours(2 * judge * prompts * 700 * (2 if bench.both_orders else 1))
+            return self.hours(2 * judge * prompts * 700 * (2 if bench.judged_in_both_orders(self.config.judge.spec) else 1))
         if bench.name == "harness":
             return self.hours(2 * self.base_params * (bench.limit or 2000) * 400 * len(bench.tasks))
         return 0.0

@@ -125,7 +125,8 @@ def collect_results(plan: Plan, paths: RunPaths) -> dict[str, int]:
                 evaluations.append({"pool": p["pool"], "budget": budget, "strategy": p["strategy"], "seed": p["seed"],
                                     "benchmark": bench, "metric": out["metric"], "value": out["value"],
                                     "per_prompt": out["per_prompt"],
-                                    "reference_value": out.get("reference_value")})
+                                    "reference_value": out.get("reference_value"),
+                                    "judge_order": out.get("judge_order")})
             if out.get("api_tokens"):
                 costs.append({"pool": p["pool"], "strategy": p["strategy"], "budget": p["budget"], "seed": p["seed"],
                               "stage": "evaluation", "device": record["device"], "device_hours": 0.0,

@@ -10,7 +10,7 @@ import json
 import time
 from pathlib import Path
 
-from chasing_random.config import ExperimentConfig
+from chasing_random.config import BenchmarkConfig, ExperimentConfig
 from chasing_random.errors import ChaseError
 from chasing_random.pipeline.plan import DONE_MARKER, Stage
 from chasing_random.store import ArtifactStore, jsonl_lines, redact, write_json_atomic
@@ -144,13 +144,14 @@ def run_evaluation(stage: Stage, store: ArtifactStore, config: ExperimentConfig)
 
     refs = [d.outputs(store)["outputs"] for d in stage.deps[1:]]
     judge = make_judge(p["judge"]["spec"], **p["judge"]["options"])
-    metrics = run_pairwise(outputs, refs, judge, folder, seed=bench["seed"], both_orders=bench["both_orders"],
+    both_orders = BenchmarkConfig.model_validate(bench).judged_in_both_orders(p["judge"]["spec"])
+    metrics = run_pairwise(outputs, refs, judge, folder, seed=bench["seed"], both_orders=both_orders,
                            protocol=bench["protocol"])
     annotations = json.loads((folder / "annotations.json").read_text(encoding="utf-8"))
     per_prompt = {a["instruction"]: float(a["preference"]) - 1.0 for a in annotations
                   if a.get("preference") is not None}
     return {"metric": "win_rate", "value": metrics["win_rate"], "reference_value": 50.0, "metrics": metrics,
-            "per_prompt": per_prompt, "api_tokens": metrics.get("api_tokens", {})}
+            "per_prompt": per_prompt, "api_tokens": metrics.get("api_tokens", {}), "judge_order": metrics.get("order")}
 
 
 RUNNERS = {"pool": run_pool, "selection": run_selection, "training": run_training,
