@@ -42,7 +42,7 @@ class StrategySummary:
     settings: int
     chance_wins: float  # expected better verdicts if the strategy were random: settings x alpha / 2
     p_beats: float | None  # mean share of random runs it beats (ties half), over settings
-    p_beats_ci: tuple[float, float] | None
+    p_beats_ci: tuple[float, float] | None  # None when no benchmark has two settings to resample
     standardized_effect: float | None  # mean of difference / run SD, signed so positive = better
 
 
@@ -101,8 +101,9 @@ def generalisation(results: list[SettingResult], *, confidence: float = 0.95, re
             if result.run_sd:
                 effects.append(sign * comparison.difference / result.run_sd)
         p_beats = float(np.mean(shares)) if shares else None
+        several = any(strata.count(s) >= 2 for s in set(strata))  # else resampling within strata cannot vary
         interval = (stratified_bootstrap_mean(np.array(shares), strata, resamples=resamples, confidence=confidence,
-                                              seed=seed_for(seed, "generalisation", name)) if shares else None)
+                                              seed=seed_for(seed, "generalisation", name)) if several else None)
         summaries[name] = StrategySummary(raw, adjusted, len(entries), len(entries) * (1 - confidence) / 2, p_beats,
                                           interval, float(np.mean(effects)) if effects else None)
     return Generalisation(summaries, best)

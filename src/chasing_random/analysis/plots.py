@@ -151,11 +151,10 @@ def forest(results: list[SettingResult], title: str, out: Path) -> Path:
     ax.axvline(0, color="black", lw=0.8)
     ax.set_yticks(range(len(labels)), labels, fontsize=8)
     ax.set_ylim(-0.8, max(len(labels), 1) - 0.2)
-    ax.set_xlabel("difference from random (percentage points); grey: 95% of single random runs; "
-                  "dashed: equivalence margin", fontsize=8.5)
+    ax.set_xlabel("difference from random (percentage points)", fontsize=9)
     ax.xaxis.get_major_formatter().set_useOffset(False)
     ax.grid(True, axis="x", alpha=0.3)
-    ax.set_title(title, fontsize=11)
+    ax.set_title(f"{title}\ngrey: where 95% of single random runs fall; dashed: equivalence margin", fontsize=10)
     fig.tight_layout()
     return _save(fig, out)
 
