@@ -182,10 +182,15 @@ def _generalisation_tables(gen: Generalisation, confidence: float) -> list[Table
 def _judge_table(rows: list[EvaluationRow]) -> Table | None:
     """Pairwise benchmarks: the random-vs-random null (each random seed judged against the other random
     seeds) and the judge's position bias on prompts judged in both orders."""
+    pairwise = [row for row in rows if row.reference_value is not None]
+    budgets: dict[str, set[int]] = defaultdict(set)
+    for row in pairwise:
+        if row.budget is not None:
+            budgets[row.pool].add(row.budget)
     groups: dict[tuple, list[EvaluationRow]] = defaultdict(list)
-    for row in rows:
-        if row.reference_value is not None:
-            groups[(row.pool, row.budget if row.budget is not None else -1, row.benchmark)].append(row)
+    for row in pairwise:  # whole-pool rows join every budget of their pool, as in the settings
+        for budget in [row.budget] if row.budget is not None else sorted(budgets[row.pool]) or [-1]:
+            groups[(row.pool, budget, row.benchmark)].append(row)
     out = []
     for (pool, budget, benchmark), members in sorted(groups.items()):
         null = [r.value for r in members if r.strategy == RANDOM]
@@ -214,7 +219,8 @@ def _judge_table(rows: list[EvaluationRow]) -> Table | None:
 def _signal_section(noise: list[SignalNoise]) -> Table:
     rows = [[n.label, pp(n.signal, n.points, False), pp(n.noise, n.points, False),
              "" if n.ratio is None else f"{n.ratio:.2f}", pp(n.median_mde, n.points, False),
-             "yes" if n.separates else "no: strategies differ less than random runs do"] for n in noise]
+             "yes" if n.separates else "cannot tell: random runs do not vary" if not n.noise
+             else "no: strategies differ less than random runs do"] for n in noise]
     return Table("Signal (SD across strategies) against noise (SD of one random run)",
                  ["setting", "signal", "noise", "ratio", "median MDE", "can this benchmark separate strategies?"], rows)
 
