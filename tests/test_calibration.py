@@ -11,7 +11,7 @@ import numpy as np
 
 from chasing_random.analysis.compare import analyse
 from chasing_random.analysis.grid import generalisation
-from chasing_random.analysis.results import EvaluationRow
+from chasing_random.results import EvaluationRow
 from chasing_random.analysis.simulate import Grid, simulate_rows, true_difference, write_run
 
 

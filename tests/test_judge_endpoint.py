@@ -50,7 +50,7 @@ def test_every_row_scored_or_failed_cached_and_no_key_leaks(server, pool, tmp_pa
     assert manifest["info"]["rating_mode"] == "generate" and manifest["reconciles"] is True
     assert manifest["excluded"] == {"judge failed: call failed after 4 attempt(s)": 1, "judge failed: unparseable rating": 1}
     assert manifest["ranked"] == 10 and manifest["info"]["failed"] == 2
-    assert manifest["cost"]["api_tokens"] == {"prompt": 110, "completion": 22}  # 11 answered calls
+    assert manifest["cost"]["api_tokens"] == {"judge-model": {"input": 110, "output": 22}}  # 11 answered calls
     assert manifest["cost"]["api_price_usd"] == pytest.approx((110 * 2 + 22 * 8) / 1e6)
     calls = {next((m for m in MARKERS if m and m in p), "plain"): n for p, n in server.calls.items()}
     assert calls == {"plain": 1, "[429x2]": 3, "[500x1]": 2, "[timeoutx1]": 2, "[malformedx1]": 2,
@@ -122,7 +122,7 @@ def test_an_interrupted_table_resumes_without_rejudging(server, pool, tmp_path, 
                       timeout=0.5, max_retries=3)
 
     class CrashesOnSecondShard(Judge):
-        name, describe, shards = real.name, real.describe, 0
+        backend, model, describe, shards = real.backend, real.model, real.describe, 0
 
         def choose(self, conversations, choices):
             raise NotImplementedError

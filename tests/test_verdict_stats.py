@@ -11,13 +11,14 @@ from scipy import stats
 
 from chasing_random.analysis.compare import analyse
 from chasing_random.analysis.grid import generalisation, signal_noise, stratified_bootstrap_mean
-from chasing_random.analysis.metric import MetricSpec, infer_spec
+from chasing_random.analysis.metric import MetricSpec, spec_of
 from chasing_random.analysis.plots import spread_labels
 from chasing_random.analysis.prompt_tests import permutation_test, prompt_level_test, sign_test
-from chasing_random.analysis.results import EvaluationRow, RunConfig
+from chasing_random.results import EvaluationRow, RunConfig
 from chasing_random.analysis.twolevel import RunVariance, compare_runs, run_variance, variance_split
 from chasing_random.config import BenchmarkConfig
 from chasing_random.evaluation.pairwise import order_diagnostics
+from chasing_random.judges.factory import JudgeSpec
 
 
 def test_variance_split_recovers_run_and_prompt_components():
@@ -58,14 +59,18 @@ def test_prompt_level_tests_fit_the_metric():
     assert permutation_test(a, a, resamples=500, seed=0) == 1.0
     assert prompt_level_test(np.array([1.0, 0.0]), np.array([0.0, 0.0]), binary=True, resamples=10, seed=0)[0] == \
         "exact sign test"
-    spec = infer_spec([0.5, 0.4], [np.array([0.0, 1.0]), np.array([1.0, 1.0])])
-    assert spec.binary and spec.unit == "proportion" and spec.margin == 0.02
-    assert infer_spec([40.0], [np.array([0.3])], margin=5.0) == MetricSpec("percent", True, False, 5.0)
+    rows = [EvaluationRow(pool="p", strategy="random", benchmark="synth_heldout", metric="exact_match", value=0.5,
+                          per_prompt={"a": 0.0, "b": 1.0})]
+    spec = spec_of(rows)
+    assert spec.binary and spec.unit == "fraction" and spec.margin == 0.02 and spec.points == 100
+    win = [EvaluationRow(pool="p", strategy="x", benchmark="alpaca_eval_pairwise", metric="win_rate", value=40.0,
+                         per_prompt={"a": 0.3})]
+    assert spec_of(win, margin=5.0) == MetricSpec("percent", True, False, 5.0)
 
 
 def _row(strategy, seed, value, pool="p", benchmark="b"):
     return EvaluationRow(pool=pool, budget=100, strategy=strategy, seed=seed, benchmark=benchmark, metric="m",
-                         value=value)
+                         value=value, unit="fraction", higher_is_better=True)
 
 
 def test_aggregate_metrics_pool_runs_across_pools_and_bh_adjusts():
@@ -111,9 +116,9 @@ def test_order_diagnostics_flip_rate_and_kappa():
 
 def test_both_orders_default_for_local_judges_and_margins_from_config():
     bench = BenchmarkConfig(name="alpaca_eval_pairwise")
-    assert bench.judged_in_both_orders("local:smollm2-135m-instruct")
-    assert not bench.judged_in_both_orders("openai:gpt-4o")
-    assert not BenchmarkConfig(name="alpaca_eval_pairwise", both_orders=False).judged_in_both_orders("local:x")
+    local, api = JudgeSpec.parse("local:smollm2-135m-instruct"), JudgeSpec.parse("openai:gpt-4o")
+    assert bench.judged_in_both_orders(local) and not bench.judged_in_both_orders(api)
+    assert not BenchmarkConfig(name="alpaca_eval_pairwise", both_orders=False).judged_in_both_orders(local)
     config = RunConfig.model_validate(json.loads('{"benchmarks": [{"name": "ifeval", "margin": 0.05, "limit": 3},'
                                                  ' {"name": "synth_heldout"}]}'))
     assert config.margins() == {"ifeval": 0.05}

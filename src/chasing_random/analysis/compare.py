@@ -13,12 +13,13 @@ from operator import itemgetter
 
 import numpy as np
 
-from chasing_random.analysis.metric import MetricSpec, infer_spec
+from chasing_random.analysis.metric import MetricSpec, spec_of
 from chasing_random.analysis.prompt_tests import prompt_level_test
-from chasing_random.analysis.results import FULL, RANDOM, EvaluationRow
 from chasing_random.analysis.stats import bootstrap_mean_ci, percentile_among, seed_for
 from chasing_random.analysis.twolevel import (BETTER, INCONCLUSIVE, RunVariance, VarianceSplit, compare_runs,
                                               run_variance, significant_verdict, variance_split)
+from chasing_random.benchmarks import UNITS
+from chasing_random.results import FULL, RANDOM, EvaluationRow
 
 RANDOM_NULL = "random seeds"
 
@@ -32,6 +33,8 @@ class Setting:
     benchmark: str
     metric: str
     primary: bool  # the benchmark's first metric: the one the generalisation table counts
+    unit: str = "fraction"  # a key of chasing_random.benchmarks.UNITS, from the rows
+    higher_is_better: bool = True
 
     @property
     def label(self) -> str:
@@ -115,17 +118,6 @@ class SettingResult:
         return name if match and match.comparison and match.comparison.verdict == BETTER else None
 
 
-def _scale(rows: list[EvaluationRow]) -> float:
-    """100 when values are percents of the per-prompt scores (win rates), else 1."""
-    for row in rows:
-        if row.per_prompt:
-            mean = float(np.mean(list(row.per_prompt.values())))
-            if mean != 0:
-                return 100.0 if abs(np.log10(abs(row.value / mean)) - 2) < 1 else 1.0
-            return 100.0 if abs(row.value) > 1 else 1.0
-    return 1.0
-
-
 def _matrix(rows: list[EvaluationRow]) -> tuple[list[str], np.ndarray]:
     """Runs x the prompts every run has (sorted keys); empty when a run has no per-prompt scores."""
     if not rows or any(not row.per_prompt for row in rows):
@@ -160,8 +152,8 @@ def compare(setting: Setting, strategy_rows: list[EvaluationRow], random_rows: l
         reference = next((r.reference_value for r in strategy_rows if r.reference_value is not None), None)
         if reference is None:
             return None
-        return _against_reference(values, reference, mine, spec, _scale(strategy_rows), resamples, confidence,
-                                  boot_seed)
+        return _against_reference(values, reference, mine, spec, UNITS[setting.unit].per_prompt_scale, resamples,
+                                  confidence, boot_seed)
     two = compare_runs(values, random_values, run_var, spec, confidence)
     theirs = _per_prompt(random_rows)
     common = sorted(set(mine) & set(theirs))
@@ -227,13 +219,12 @@ def analyse(rows: list[EvaluationRow], *, resamples: int = 2000, confidence: flo
             [[r.value for r in runs] for name, runs in groups.items() if name != FULL])
     results = []
     for (pool, budget, benchmark, metric, primary), groups in grid.items():
-        setting = Setting(pool, budget, benchmark, metric, primary)
         members = [r for runs in groups.values() for r in runs]
-        spec = infer_spec([r.value for r in members], [np.fromiter(r.per_prompt.values(), float) for r in members],
-                          margins.get(benchmark.split(":")[0]))  # harness:mmlu -> harness
+        setting = Setting(pool, budget, benchmark, metric, primary, members[0].unit, members[0].higher_is_better)
+        spec = spec_of(members, margins.get(benchmark.split(":")[0]))  # harness:mmlu -> harness
         random_rows = groups.get(RANDOM, [])
         run_var = pooled[(benchmark, metric, budget)]
-        matrix = _random_matrix(random_rows, _scale(members))
+        matrix = _random_matrix(random_rows, UNITS[setting.unit].per_prompt_scale)
         result = SettingResult(setting, {r.seed: r.value for r in random_rows}, spec, run_var,
                                None if matrix is None else variance_split(matrix))
         for strategy in sorted((s for s in groups if s != RANDOM), key=lambda s: (s == FULL, s)):

@@ -16,7 +16,7 @@ from matplotlib.ticker import FuncFormatter  # noqa: E402
 from scipy import stats  # noqa: E402
 
 from chasing_random.analysis.compare import SettingResult  # noqa: E402
-from chasing_random.analysis.results import FULL, RANDOM  # noqa: E402
+from chasing_random.results import FULL, RANDOM  # noqa: E402
 from chasing_random.analysis.twolevel import BETTER, WORSE  # noqa: E402
 
 COLORS = {BETTER: "#1a7f37", WORSE: "#c62828"}

@@ -18,9 +18,9 @@ from chasing_random.analysis.corruption import SubsetCorruption, subset_corrupti
 from chasing_random.analysis.costs import CostModel
 from chasing_random.analysis.grid import Generalisation, SignalNoise, generalisation, signal_noise
 from chasing_random.analysis.plots import figure1, forest
-from chasing_random.analysis.results import FULL, RANDOM, EvaluationRow, RunResults
 from chasing_random.analysis.twolevel import BETTER, VERDICTS, WORSE
 from chasing_random.data.synth import LABELS
+from chasing_random.results import FULL, RANDOM, EvaluationRow, RunResults
 from chasing_random.store import atomic_path, write_text_atomic
 
 CSV_COLUMNS = ("pool", "budget", "benchmark", "metric", "primary", "strategy", "seed", "value", "strategy_value",

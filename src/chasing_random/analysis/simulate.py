@@ -66,6 +66,7 @@ def simulate_rows(grid: Grid, rng: np.random.Generator) -> tuple[list[dict], dic
                 for (name, seed, _), run in zip(models, scores):
                     rows.append({"pool": f"pool{pool}", "budget": budget, "strategy": name, "seed": seed,
                                  "benchmark": benchmark, "metric": "exact_match", "value": float(run.mean()),
+                                 "unit": "fraction", "higher_is_better": True,
                                  "per_prompt": dict(zip(keys, run.tolist()))})
                     if name != "random":
                         truth[(f"pool{pool}", budget, benchmark, name)] = truths[name]

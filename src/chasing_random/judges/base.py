@@ -33,9 +33,24 @@ class JudgeReply:
 
 
 class Judge(ABC):
-    """A batched judge. ``name`` identifies the judge model in caches and manifests."""
+    """A batched judge: ``backend`` (local or openai) and ``model`` identify it; ``name`` is
+    ``backend:model`` (the spec it was built from) and ``describe()`` what identifies its replies."""
 
-    name: str
+    backend: str
+    model: str
+
+    @property
+    def name(self) -> str:
+        return f"{self.backend}:{self.model}"
+
+    @property
+    def is_api(self) -> bool:
+        """Whether the judge is paid in API tokens (rather than device time)."""
+        return self.backend == "openai"
+
+    @abstractmethod
+    def describe(self) -> dict:
+        """What identifies this judge's replies in a manifest or a score-table key (never a secret)."""
 
     @abstractmethod
     def choose(self, conversations: list[list[dict]], choices: list[str]) -> list[JudgeReply]:
