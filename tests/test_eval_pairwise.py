@@ -209,3 +209,8 @@ def test_local_judge_run_resumes_after_interruption(files, tmp_path, tiny_lm, ru
     both_annotations = json.loads((tmp_path / "both" / "annotations.json").read_text())
     assert all(len(a["raw_completion"]) == 2 for a in both_annotations)
     assert both["n_total"] == 12
+    order = both["order"]  # position bias of the judge, from the two shown orders of every prompt
+    assert order["prompts"] == 12 and 0 <= order["flip_rate"] <= 1 and 0 <= order["first_shown_wins"] <= 1
+    flips = sum((a["raw_completion"][0]["preference"] > 1.5) != (a["raw_completion"][1]["preference"] > 1.5)
+                for a in both_annotations)
+    assert order["flip_rate"] == pytest.approx(flips / 12)

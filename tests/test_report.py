@@ -90,18 +90,21 @@ def test_verdicts_costs_and_corruption(tmp_path):
     for benchmark in ("synth_heldout", "alpaca_eval_pairwise"):
         assert verdicts[(benchmark, "good")] == "better"
         assert verdicts[(benchmark, "bad")] == "worse"
-        assert verdicts[(benchmark, "same")] == "indistinguishable"
+        assert verdicts[(benchmark, "same")] == "inconclusive"
     heldout = next(r for r in report.settings if r.setting.benchmark == "synth_heldout")
     assert len(heldout.random_values) == 3 and heldout.random_std > 0
     good = next(s for s in heldout.strategies if s.strategy == "good").comparison
     assert good.paired and good.prompts == PROMPTS and good.ci_low < good.difference < good.ci_high
+    assert good.df == 2 and good.prompt_test == "exact sign test" and good.prompt_p < 1e-6
+    assert heldout.split is not None and heldout.split.prompts == PROMPTS
     assert good.percentile == 100.0
     pairwise = next(r for r in report.settings if r.setting.benchmark == "alpaca_eval_pairwise")
     win = next(s for s in pairwise.strategies if s.strategy == "good")
-    assert win.comparison.baseline == "reference 50" and win.comparison.difference == pytest.approx(win.value - 50)
+    assert win.comparison.baseline == "assumed 50" and win.comparison.difference == pytest.approx(win.value - 50)
     assert 20 < win.comparison.ci_low < win.comparison.ci_high < 50  # percent units
-    assert report.generalisation.counts["good"] == {"better": 2, "indistinguishable": 0, "worse": 0}
-    assert dict(report.generalisation.best)["synth / 50 / synth_heldout / exact_match"] == "good"
+    assert report.generalisation.counts["good"] == {"better": 2, "equivalent": 0, "inconclusive": 0, "worse": 0}
+    best = {label: (name, winner) for label, name, winner in report.generalisation.best}
+    assert best["synth / 50 / synth_heldout / exact_match"] == ("good", "good")
 
     rows = {(r["benchmark"], r["strategy"], r["seed"]): r for r in _csv(report.csv)}
     assert float(rows[("synth_heldout", "good", "")]["selection_cost_usd"]) == pytest.approx(10.0)  # 1M in x $2 + 1M out x $8
@@ -137,7 +140,8 @@ def test_html_is_self_contained_and_results_csv_is_deterministic(tmp_path):
     first, second = build_report(run, resamples=300), build_report(copy, resamples=300)
     assert first.csv.read_bytes() == second.csv.read_bytes()
     page = first.html.read_text()
-    assert page.count('src="data:image/png;base64,') == len(first.figures) >= 1
+    assert page.count('src="data:image/png;base64,') == len(first.figures) >= 3  # figure 1 + 2 forest plots
+    assert page.index("Verdict summary") < page.index("Every setting against random") < page.index("Diagnostics")
     assert not re.search(r"(src|href)=\"(?!data:)", page) and "<link" not in page and "<script" not in page
     assert all(f.exists() and f.read_bytes()[:4] == b"\x89PNG" for f in first.figures)
     assert "figures/figure1_synth_50.png" in first.markdown.read_text()
@@ -148,7 +152,7 @@ def test_cli_prints_the_generalisation_table_and_the_report_path(tmp_path, run_c
     result = run_cli("report", run, "--resamples", "200")
     assert result.code == 0, result.err
     assert "report.html" in result.out and "generalisation" in result.out
-    assert re.search(r"good\s+│\s+2\s+│\s+0\s+│\s+0", result.out)
+    assert re.search(r"good\s+│\s+2\s+│\s+0\s+│\s+0\s+│\s+0", result.out)
 
 
 def test_bad_rows_and_unpriced_devices_are_located_errors(tmp_path, run_cli):

@@ -34,7 +34,7 @@ def test_endpoint_judged_grid_runs_and_the_report_prices_its_tokens(tiny_lm, tmp
         "strategies": [{"name": "alpagasus"}],
         "training": {"base_model": tiny_lm, "preset": "cpu-lora", "overrides": {"max_steps": 1, "max_length": 64}},
         "generation": {"max_new_tokens": 2, "batch_size": 4},
-        "benchmarks": [{"name": "alpaca_eval_pairwise", "limit": 2, "max_new_tokens": 2}],
+        "benchmarks": [{"name": "alpaca_eval_pairwise", "limit": 2, "max_new_tokens": 2, "both_orders": True}],
         "judge": {"spec": "openai:judge-model",
                   "options": {"base_url": server.base_url, "api_key_env": KEY_ENV, "max_concurrency": 2,
                               "retry_base_delay": 0.001}},
@@ -57,6 +57,8 @@ def test_endpoint_judged_grid_runs_and_the_report_prices_its_tokens(tiny_lm, tmp
     evaluations = [json.loads(line) for line in (paths.run_dir / "results" / "evaluations.jsonl").read_text().splitlines()]
     assert {(e["benchmark"], e["unit"], e["higher_is_better"]) for e in evaluations} == {
         ("alpaca_eval_pairwise", "percent", True)}
+    # both shown orders: the judge's position bias travels from the pairwise stage into the results
+    assert all(e["judge_order"]["prompts"] >= 1 and 0 <= e["judge_order"]["flip_rate"] <= 1 for e in evaluations)
     # every judge of the run writes the store's response cache: the pairwise verdicts are there too
     from chasing_random.judges.cache import ResponseCache
 
@@ -68,3 +70,6 @@ def test_endpoint_judged_grid_runs_and_the_report_prices_its_tokens(tiny_lm, tmp
     priced = {float(r["selection_cost_usd"]) for r in rows if r["strategy"] == "alpagasus"}
     assert priced == {round((400 * PRICE_IN + 80 * PRICE_OUT) / 1e6, 6)}  # $0.56
     assert "| alpagasus | 8 | 0.0000 | 480 | $0.5600 |" in (paths.run_dir / "report.md").read_text()
+    # the win rate is read against the random seeds judged against each other, not against 50
+    assert {r["baseline"] for r in rows if r["strategy"] == "alpagasus"} == {"random seeds"}
+    assert "the random-vs-random null and position bias" in (paths.run_dir / "report.md").read_text()

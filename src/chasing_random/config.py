@@ -136,6 +136,13 @@ class JudgeConfig(Strict):
 class BenchmarkConfig(Strict):
     """A benchmark of the registry (``chasing_random.benchmarks``): generation on its prompts, then its metric."""
 
+    def judged_in_both_orders(self, judge) -> bool:
+        """Whether pairs are judged in both shown orders: as configured, else yes unless ``judge`` (a
+        parsed JudgeSpec) is an API judge (local judges are cheap and position-biased)."""
+        if self.both_orders is not None:
+            return self.both_orders
+        return not judge.is_api
+
     name: str
     limit: int | None = Field(default=None, gt=0)
     seed: int = 0
@@ -145,7 +152,10 @@ class BenchmarkConfig(Strict):
     data: str | None = Field(default=None, description="llmbar, lima_pairwise, infobench: a local copy of the "
                                                        "benchmark's data (default: the hub / its repository)")
     protocol: Literal["weighted", "discrete"] = "weighted"
-    both_orders: bool = False
+    both_orders: bool | None = Field(default=None, description="judge each pair in both shown orders; "
+                                     "default: yes for local judges (cheap, position-biased), no for API judges")
+    margin: float | None = Field(default=None, gt=0, description="equivalence margin of the report's verdicts, in "
+                                 "the metric's units (default 0.02 for fractions, 2.0 for percents)")
     judge: JudgeConfig | None = Field(default=None, description="judge-based benchmarks: this benchmark's own "
                                                                  "judge instead of the experiment's")
 

@@ -113,6 +113,9 @@ class EvaluationRow(BaseModel):
         default_factory=dict, description="prompt key -> score behind value, as a fraction for percent metrics")
     reference_value: Optional[float] = Field(None, description="fixed reference, e.g. 50 for win rates "
                                                                 "against the random mixture")
+    judge_order: Optional[dict[str, Optional[float]]] = Field(None, description="pairwise judge's position bias on "
+                                                             "prompts judged in both orders: prompts, flip_rate, "
+                                                             "kappa, first_shown_wins")
 
     @model_validator(mode="after")
     def _unit_from_registry(self):
@@ -158,12 +161,26 @@ class SubsetRow(BaseModel):
     pool_path: str
 
 
+class BenchmarkMargin(BaseModel):
+    """A configured benchmark's equivalence margin (value units; None = the metric's default)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    name: str
+    margin: Optional[float] = Field(None, gt=0)
+
+
 class RunConfig(BaseModel):
     """The part of the experiment config the report needs."""
 
     model_config = ConfigDict(extra="ignore")
 
     prices: Prices = Field(default_factory=Prices)
+    benchmarks: list[BenchmarkMargin] = Field(default_factory=list)
+
+    def margins(self) -> dict[str, float]:
+        """Benchmark name -> margin, for the benchmarks that set one."""
+        return {b.name: b.margin for b in self.benchmarks if b.margin is not None}
 
 
 Row = TypeVar("Row", bound=BaseModel)

@@ -11,23 +11,27 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from chasing_random.analysis.compare import Generalisation, SettingResult, analyse, generalisation
+import numpy as np
+
+from chasing_random.analysis.compare import RANDOM_NULL, SettingResult, analyse
 from chasing_random.analysis.corruption import SubsetCorruption, subset_corruption
 from chasing_random.analysis.costs import CostModel
-from chasing_random.analysis.plots import figure1
-from chasing_random.analysis.stats import BETTER, TIE, WORSE
+from chasing_random.analysis.grid import Generalisation, SignalNoise, generalisation, signal_noise
+from chasing_random.analysis.plots import figure1, forest
 from chasing_random.analysis.study_table import StudyTable, panel_order, study_tables
-from chasing_random.benchmarks import UNITS
+from chasing_random.analysis.twolevel import BETTER, VERDICTS, WORSE
 from chasing_random.data.synth import LABELS
-from chasing_random.results import FULL, RANDOM, RunResults
+from chasing_random.results import FULL, RANDOM, EvaluationRow, RunResults
 from chasing_random.store import atomic_path, write_text_atomic
 
 CSV_COLUMNS = ("pool", "budget", "benchmark", "metric", "primary", "strategy", "seed", "value", "strategy_value",
-               "random_mean", "random_std", "random_seeds", "difference", "ci_low", "ci_high", "baseline", "paired",
-               "prompts", "percentile_among_random", "verdict", "selection_cost_usd")
-CSS = """body{font-family:system-ui,-apple-system,Segoe UI,sans-serif;margin:2rem auto;max-width:1100px;color:#222;
+               "random_mean", "random_std", "random_seeds", "run_sd", "run_df", "run_share", "difference", "ci_low",
+               "ci_high", "p_value", "q_value", "p_equivalence", "margin", "mde", "baseline", "paired", "prompts",
+               "prompt_test", "prompt_p", "percentile_among_random", "verdict", "adjusted_verdict",
+               "selection_cost_usd")
+CSS = """body{font-family:system-ui,-apple-system,Segoe UI,sans-serif;margin:2rem auto;max-width:1360px;color:#222;
 padding:0 1rem}h1{border-bottom:2px solid #8c3b2c}h2{margin-top:2.2rem;color:#8c3b2c}table{border-collapse:collapse;
-margin:.8rem 0;font-size:.9rem}th,td{border:1px solid #ddd;padding:.3rem .6rem;text-align:right}th{background:#f6ece3}
+margin:.8rem 0;font-size:.9rem}th,td{border:1px solid #ddd;padding:.3rem .6rem;text-align:right}td{white-space:nowrap}th{background:#f6ece3}
 td:first-child,th:first-child{text-align:left}tr:nth-child(even){background:#fafafa}.better{color:#1a7f37;
 font-weight:600}.worse{color:#c62828;font-weight:600}img{max-width:100%;border:1px solid #eee}p.note{color:#555}"""
 
@@ -35,6 +39,20 @@ font-weight:600}.worse{color:#c62828;font-weight:600}img{max-width:100%;border:1
 def fmt(value: float | None, digits: int = 4) -> str:
     """Numbers for tables: blank when missing, else ``digits`` decimals."""
     return "" if value is None else f"{value:.{digits}f}"
+
+
+def pct(value: float | None, points: float) -> str:
+    """A metric value in percent (accuracies are stored in [0, 1], win rates in percent)."""
+    return "" if value is None else f"{points * value:.1f}%"
+
+
+def pp(value: float | None, points: float, sign: bool = True) -> str:
+    """A difference in percentage points."""
+    return "" if value is None else f"{points * value:{'+' if sign else ''}.1f} pp"
+
+
+def pval(value: float | None) -> str:
+    return "" if value is None else "<0.001" if value < 0.001 else f"{value:.3f}"
 
 
 def money(value: float | None) -> str:
@@ -46,6 +64,7 @@ class Table:
     title: str
     headers: list[str]
     rows: list[list[str]]
+    note: str = ""
 
 
 @dataclass
@@ -66,37 +85,60 @@ class Report:
     figures: list[Path]
     generalisation: Generalisation
     settings: list[SettingResult]
+    signal_noise: list[SignalNoise]
     study_tables: list[StudyTable] = field(default_factory=list)
 
 
+def _split_note(result: SettingResult) -> str:
+    """The noise a comparison in this setting is read against, split into run-to-run and prompt sampling."""
+    points, parts = result.spec.points, []
+    if result.run_sd is not None:
+        parts.append(f"one run's value varies by SD {pp(result.run_sd, points, False)} "
+                     f"(pooled over {result.run_var.df} degrees of freedom)")
+    split = result.split
+    if split is not None and split.run_share is not None:
+        parts.append(f"of its variance {100 * split.run_share:.0f}% is run-to-run (SD "
+                     f"{pp(split.run ** 0.5, points, False)}) and {100 * (1 - split.run_share):.0f}% prompt sampling "
+                     f"(SE {pp(split.prompt ** 0.5, points, False)} over {split.prompts} prompts)")
+    return "Random: " + "; ".join(parts) + "." if parts else "Random: fewer than 2 runs, no run variance."
+
+
 def _setting_table(result: SettingResult, cost_of) -> Table:
-    setting = result.setting
-    d = UNITS[setting.unit].digits
+    setting, points = result.setting, result.spec.points
     rows = []
     if result.random_values:
         values = list(result.random_values.values())
-        rows.append([RANDOM, str(len(values)), f"{fmt(result.random_mean, d)} ± {fmt(result.random_std, d) or '-'}",
-                     f"range {fmt(min(values), d)} to {fmt(max(values), d)}", "", "", "", "",
+        rows.append([RANDOM, str(len(values)), f"{pct(result.random_mean, points)} (seeds {pct(min(values), points)}"
+                     f" to {pct(max(values), points)})", "", "", "", "", "", "", "", "",
                      money(cost_of(setting.pool, RANDOM, setting.budget))])
     for strategy in result.strategies:
         c = strategy.comparison
-        ci = f"[{fmt(c.ci_low, d)}, {fmt(c.ci_high, d)}]" if c and c.ci_low is not None else "no per-prompt scores"
-        rows.append([strategy.strategy, str(len(strategy.values)), fmt(strategy.value, d),
-                     f"{fmt(c.difference, d):} vs {c.baseline}" if c else "no random seeds", ci if c else "",
-                     ("paired" if c.paired else "unpaired") + f", {c.prompts} prompts" if c else "",
-                     fmt(c.percentile, 0) if c and c.percentile is not None else "",
-                     c.verdict if c else "", money(cost_of(setting.pool, strategy.strategy, setting.budget))])
-    return Table(setting.label, ["strategy", "seeds", "value", "difference", "95% CI", "prompts",
-                                 "percentile among random", "verdict", "selection cost"], rows)
+        if c is None:
+            rows.append([strategy.strategy, str(len(strategy.values)), pct(strategy.value, points),
+                         "no random runs"] + [""] * 7 + [money(cost_of(setting.pool, strategy.strategy, setting.budget))])
+            continue
+        ci = f"[{pp(c.ci_low, points)}, {pp(c.ci_high, points)}]" if c.ci_low is not None else "no interval"
+        prompt = f"{c.prompt_test.split()[-2]} p={pval(c.prompt_p)}, {c.prompts} prompts" if c.prompt_test else ""
+        rows.append([strategy.strategy, str(len(strategy.values)), pct(strategy.value, points),
+                     pp(c.difference, points) + ("" if c.baseline == RANDOM_NULL else f" vs {c.baseline}"), ci,
+                     pval(c.p_value), pval(c.q_value), pp(c.mde, points, False), c.verdict, prompt,
+                     fmt(c.percentile, 0) if c.percentile is not None else "",
+                     money(cost_of(setting.pool, strategy.strategy, setting.budget))])
+    return Table(setting.label, ["strategy", "runs", "value", "difference", "two-level 95% CI", "p", "BH q",
+                                 "MDE (80% power)", "verdict", "prompt-level test (models fixed)",
+                                 "percentile among random", "selection cost"], rows, _split_note(result))
 
 
 def _csv_rows(results: list[SettingResult], cost_of) -> list[dict]:
     out = []
     for result in results:
         s = result.setting
+        split = result.split
         common = {"pool": s.pool, "budget": "" if s.budget is None else s.budget, "benchmark": s.benchmark,
                   "metric": s.metric, "primary": int(s.primary), "random_mean": fmt6(result.random_mean),
-                  "random_std": fmt6(result.random_std), "random_seeds": len(result.random_values)}
+                  "random_std": fmt6(result.random_std), "random_seeds": len(result.random_values),
+                  "run_sd": fmt6(result.run_sd), "run_df": result.run_var.df,
+                  "run_share": fmt6(split.run_share if split else None)}
         for seed, value in sorted(result.random_values.items(), key=lambda kv: (kv[0] is None, kv[0] or 0)):
             out.append({**common, "strategy": RANDOM, "seed": "" if seed is None else seed, "value": fmt6(value),
                         "strategy_value": fmt6(result.random_mean),
@@ -105,8 +147,11 @@ def _csv_rows(results: list[SettingResult], cost_of) -> list[dict]:
             c = strategy.comparison
             extra = {} if c is None else {
                 "difference": fmt6(c.difference), "ci_low": fmt6(c.ci_low), "ci_high": fmt6(c.ci_high),
-                "baseline": c.baseline, "paired": int(c.paired), "prompts": c.prompts,
-                "percentile_among_random": fmt6(c.percentile), "verdict": c.verdict}
+                "p_value": fmt6(c.p_value), "q_value": fmt6(c.q_value), "p_equivalence": fmt6(c.p_equivalence),
+                "margin": fmt6(c.margin), "mde": fmt6(c.mde), "baseline": c.baseline, "paired": int(c.paired),
+                "prompts": c.prompts, "prompt_test": c.prompt_test, "prompt_p": fmt6(c.prompt_p),
+                "percentile_among_random": fmt6(c.percentile), "verdict": c.verdict,
+                "adjusted_verdict": c.adjusted_verdict}
             for seed, value in sorted(strategy.values.items(), key=lambda kv: (kv[0] is None, kv[0] or 0)):
                 out.append({**common, **extra, "strategy": strategy.strategy, "seed": "" if seed is None else seed,
                             "value": fmt6(value), "strategy_value": fmt6(strategy.value),
@@ -118,17 +163,68 @@ def fmt6(value: float | None) -> str:
     return "" if value is None else f"{value:.6f}"
 
 
-def _generalisation_tables(gen: Generalisation, results: list[SettingResult]) -> list[Table]:
-    counts = Table("How often each strategy beats random (primary metric of each benchmark)",
-                   ["strategy", BETTER, TIE, WORSE, "settings"],
-                   [[name, str(t[BETTER]), str(t[TIE]), str(t[WORSE]), str(sum(t.values()))]
-                    for name, t in gen.counts.items()])
-    verdicts = {(r.setting.label, s.strategy): s.comparison.verdict for r in results for s in r.strategies
-                if s.comparison}
-    best = Table("Best strategy in each setting", ["setting", "best", "its verdict against random"],
-                 [[label, name, verdicts.get((label, name), "(random itself)" if name == RANDOM else "")]
-                  for label, name in gen.best])
+def _generalisation_tables(gen: Generalisation, confidence: float) -> list[Table]:
+    rows = []
+    for name, s in gen.strategies.items():
+        interval = f" [{100 * s.p_beats_ci[0]:.0f}%, {100 * s.p_beats_ci[1]:.0f}%]" if s.p_beats_ci else ""
+        rows.append([name, str(s.settings)] + [str(s.raw[v]) for v in VERDICTS]
+                    + [f"{s.adjusted[BETTER]} / {s.adjusted[WORSE]}", f"{s.chance_wins:.1f}",
+                       f"{100 * s.p_beats:.0f}%{interval}" if s.p_beats is not None else "",
+                       f"{s.standardized_effect:+.2f}" if s.standardized_effect is not None else ""])
+    counts = Table("Does any strategy beat random? (primary metric of each benchmark)",
+                   ["strategy", "settings", *VERDICTS, "better / worse after BH", "better by chance alone (expected)",
+                    "P(beats a random run) [stratified 95% CI]", "mean effect (run SDs)"], rows)
+    best = Table("Best value in each setting", ["setting", "highest value", "distinguishable from random?"],
+                 [[label, name, f"yes: {name} beats random" if winner else
+                   ("(random itself)" if name == RANDOM else "no: not distinguishable from random")]
+                  for label, name, winner in gen.best])
     return [counts, best]
+
+
+def _judge_table(rows: list[EvaluationRow]) -> Table | None:
+    """Pairwise benchmarks: the random-vs-random null (each random seed judged against the other random
+    seeds) and the judge's position bias on prompts judged in both orders."""
+    pairwise = [row for row in rows if row.reference_value is not None]
+    budgets: dict[str, set[int]] = defaultdict(set)
+    for row in pairwise:
+        if row.budget is not None:
+            budgets[row.pool].add(row.budget)
+    groups: dict[tuple, list[EvaluationRow]] = defaultdict(list)
+    for row in pairwise:  # whole-pool rows join every budget of their pool, as in the settings
+        for budget in [row.budget] if row.budget is not None else sorted(budgets[row.pool]) or [-1]:
+            groups[(row.pool, budget, row.benchmark)].append(row)
+    out = []
+    for (pool, budget, benchmark), members in sorted(groups.items()):
+        null = [r.value for r in members if r.strategy == RANDOM]
+        orders = [r.judge_order for r in members if r.judge_order]
+
+        def mean_of(key: str) -> str:
+            values = [o[key] for o in orders if o.get(key) is not None]
+            return f"{np.mean(values):.2f}" if values else ""
+
+        out.append([f"{pool} / {budget if budget >= 0 else 'full'} / {benchmark}",
+                    f"{np.mean(null):.1f}% (seeds {min(null):.1f}% to {max(null):.1f}%, {len(null)} runs)" if null
+                    else "no random seed judged: read against an assumed 50%",
+                    str(sum(int(o.get("prompts") or 0) for o in orders)), mean_of("flip_rate"), mean_of("kappa"),
+                    mean_of("first_shown_wins")])
+    if not out:
+        return None
+    return Table("Pairwise judge: the random-vs-random null and position bias",
+                 ["setting", "random seeds' win rate against the other random seeds (the null)",
+                  "prompts judged in both orders", "flip rate", "Cohen's kappa between orders",
+                  "answer shown first wins"], out,
+                 "Strategies' win rates are compared with the null, not with 50: a judge that favours one position "
+                 "or one kind of answer moves the null away from 50. Flip rate: share of prompts whose winner "
+                 "changes when the two answers swap places; kappa 1 = the order never matters.")
+
+
+def _signal_section(noise: list[SignalNoise]) -> Table:
+    rows = [[n.label, pp(n.signal, n.points, False), pp(n.noise, n.points, False),
+             "" if n.ratio is None else f"{n.ratio:.2f}", pp(n.median_mde, n.points, False),
+             "yes" if n.separates else "cannot tell: random runs do not vary" if not n.noise
+             else "no: strategies differ less than random runs do"] for n in noise]
+    return Table("Signal (SD across strategies) against noise (SD of one random run)",
+                 ["setting", "signal", "noise", "ratio", "median MDE", "can this benchmark separate strategies?"], rows)
 
 
 def _cost_section(model: CostModel, results: list[SettingResult]) -> Section:
@@ -176,7 +272,8 @@ def _markdown(title: str, sections: list[Section], run_dir: Path) -> str:
         for image in section.images:
             lines += [f"![{image.stem}]({image.relative_to(run_dir).as_posix()})", ""]
         for table in section.tables:
-            lines += [f"**{table.title}**", "", "| " + " | ".join(table.headers) + " |",
+            lines += [f"**{table.title}**", ""] + ([table.note, ""] if table.note else [])
+            lines += ["| " + " | ".join(table.headers) + " |",
                       "|" + "---|" * len(table.headers)]
             lines += ["| " + " | ".join(cell.replace("|", "\\|") for cell in row) + " |" for row in table.rows]
             lines.append("")
@@ -203,20 +300,23 @@ def _html(title: str, sections: list[Section]) -> str:
             head = "".join(f"<th>{html.escape(h)}</th>" for h in table.headers)
             rows = []
             for row in table.rows:
-                cells = "".join(f'<td class="{c}">{html.escape(c)}</td>' if c in (BETTER, WORSE)
+                cells = "".join(f'<td class="{c}">{html.escape(c)}</td>' if c in VERDICTS
                                 else f"<td>{html.escape(c)}</td>" for c in row)
                 rows.append(f"<tr>{cells}</tr>")
-            body.append(f"<h3>{html.escape(table.title)}</h3><table><thead><tr>{head}</tr></thead>"
+            note = f'<p class="note">{_inline_markdown(table.note)}</p>' if table.note else ""
+            body.append(f"<h3>{html.escape(table.title)}</h3>{note}<table><thead><tr>{head}</tr></thead>"
                         f"<tbody>{''.join(rows)}</tbody></table>")
     return (f"<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>{html.escape(title)}</title>"
             f"<style>{CSS}</style></head><body>\n" + "\n".join(body) + "\n</body></html>\n")
 
 
-def build_report(run_dir: str | Path, *, resamples: int = 2000, confidence: float = 0.95, seed: int = 0) -> Report:
-    """Analyse a run folder and write every report file into it."""
+def build_report(run_dir: str | Path, *, resamples: int = 2000, confidence: float = 0.95, seed: int = 0,
+                 figures: bool = True) -> Report:
+    """Analyse a run folder and write every report file into it (``figures=False``: no PNGs, for big grids)."""
     run = RunResults.load(run_dir)
     run_dir = run.run_dir
-    results = analyse(run.evaluations, resamples=resamples, confidence=confidence, seed=seed)
+    results = analyse(run.evaluations, resamples=resamples, confidence=confidence, seed=seed,
+                      margins=run.config.margins())
     model = CostModel(run.costs, run.config.prices, run.subsets, run.resolve)
 
     def cost_of(pool: str, strategy: str, budget: int | None) -> float:
@@ -224,34 +324,42 @@ def build_report(run_dir: str | Path, *, resamples: int = 2000, confidence: floa
             return model.full_finetune(pool)[0] or 0.0
         return model.selection(pool, strategy, budget).dollars
 
-    gen = generalisation(results)
-    figures = []
-    by_panel: dict[tuple, list[SettingResult]] = defaultdict(list)
-    for result in results:
-        if result.setting.primary:
-            by_panel[(result.setting.pool, result.setting.budget)].append(result)
-    for (pool, budget), panel in by_panel.items():
-        panel.sort(key=lambda r: panel_order(r.setting.benchmark))  # the study's panel order first
-        names = {RANDOM} | {s.strategy for r in panel for s in r.strategies}
-        costs = {name: cost_of(pool, name, budget) for name in sorted(names)}
-        label = "full" if budget is None else str(budget)
-        figures.append(figure1(panel, costs, f"{pool}-{label}", run_dir / "figures" / f"figure1_{pool}_{label}.png"))
-
+    gen = generalisation(results, confidence=confidence, resamples=resamples, seed=seed)
+    noise = signal_noise(results)
+    figures = _figures(results, cost_of, run_dir) if figures else []
     tables = study_tables(results, cost_of, money)
+    alpha = 1 - confidence
     sections = [
+        Section("Verdict summary: does any strategy beat random?", [
+            f"Each strategy's runs are compared with the random runs as draws from run distributions: the "
+            f"difference of means with a {confidence:.0%} t-interval whose run-to-run variance is pooled over the "
+            "pools that share a benchmark, metric and budget, so it counts both which prompts were sampled and "
+            "how much fine-tunes on different random subsets differ (a strategy with one run is one draw).",
+            f"**better** / **worse**: the interval excludes 0 (p < {alpha:g}). **equivalent**: two one-sided tests "
+            "put the difference inside the benchmark's margin. **inconclusive**: neither; the MDE column says how "
+            "large a difference the setting could have found (80% power), so 'no better than random' is told "
+            "apart from 'too few prompts or runs to tell'.",
+            f"Across the grid the p-values get Benjamini-Hochberg q-values; a strategy no better than random would "
+            f"still be called better in about {alpha / 2:.1%} of settings, the 'by chance alone' column. "
+            "P(beats a random run): the share of random runs it scores above, averaged over settings, with a "
+            "bootstrap interval that resamples settings within each benchmark; mean effect: difference / SD of "
+            "one random run."], _generalisation_tables(gen, confidence)),
         Section("The study's table", ["Figure 1 as a table per (pool, budget): each benchmark's primary metric "
                 "(random = its seeds' mean) and the dollar cost of selection; — = not in this run."],
                 [Table(t.title, t.headers, t.rows) for t in tables]),
-        Section("Figure 1: metric against selection cost", ["One panel per benchmark; the red star is the best "
-                "value in the panel; random is its seeds' mean with their range as a bar."], images=figures),
-        Section("Does any strategy generalise?", [f"A strategy beats random in a setting when the {confidence:.0%} "
-                f"bootstrap interval ({resamples} resamples over prompts) of its difference from random excludes 0."],
-                _generalisation_tables(gen, results)),
         Section("Every setting against random", [
-            "Random: mean ± standard deviation over seeds and their range. Difference: strategy minus the random "
-            "mean (or minus the fixed reference, e.g. 50 for win rates against the random mixture); paired "
-            "intervals resample the same prompt indices on both sides, the random side being the mean over "
-            "seeds of the per-prompt scores."], [_setting_table(r, cost_of) for r in results]),
+            "Values in percent; differences in percentage points (pp). p, BH q and the verdict come from the "
+            "two-level comparison; the prompt-level test holds the trained models fixed (exact sign test for 0/1 "
+            "scores, paired permutation test otherwise) and so answers a narrower question: do these particular "
+            "models differ on the population of prompts."], [_setting_table(r, cost_of) for r in results]),
+        Section("Figures", [
+            "Figure 1 (one per pool and budget): each benchmark's values against the dollar cost of selection, "
+            "with two-level intervals and the grey band where 95% of single random runs fall; a star marks the "
+            "best only when it beats random. Forest plots: each strategy's difference from random with its "
+            "interval, the random-run band and the equivalence margin."], images=figures),
+        Section("Diagnostics", ["A benchmark whose strategies differ less than its random runs do cannot rank "
+                                "strategies at this budget, whatever the verdicts say."],
+                [t for t in (_signal_section(noise), _judge_table(run.evaluations)) if t is not None]),
         _cost_section(model, results),
     ]
     corruption = subset_corruption(run.subsets, run.resolve)
@@ -267,4 +375,26 @@ def build_report(run_dir: str | Path, *, resamples: int = 2000, confidence: floa
     writer.writerows(_csv_rows(results, cost_of))
     with atomic_path(table) as tmp:
         tmp.write_text(buffer.getvalue(), encoding="utf-8")
-    return Report(page, markdown, table, figures, gen, results, tables)
+    return Report(page, markdown, table, figures, gen, results, noise, tables)
+
+
+def _figures(results: list[SettingResult], cost_of, run_dir: Path) -> list[Path]:
+    """Figure 1 per (pool, budget) and a forest plot per benchmark (primary metrics)."""
+    figures = []
+    by_panel: dict[tuple, list[SettingResult]] = defaultdict(list)
+    by_benchmark: dict[str, list[SettingResult]] = defaultdict(list)
+    for result in results:
+        if result.setting.primary:
+            by_panel[(result.setting.pool, result.setting.budget)].append(result)
+            by_benchmark[result.setting.benchmark].append(result)
+    for (pool, budget), panel in by_panel.items():
+        panel.sort(key=lambda r: panel_order(r.setting.benchmark))  # the study's panel order first
+        names = {RANDOM} | {s.strategy for r in panel for s in r.strategies}
+        costs = {name: cost_of(pool, name, budget) for name in sorted(names)}
+        label = "full" if budget is None else str(budget)
+        figures.append(figure1(panel, costs, f"{pool}-{label}", run_dir / "figures" / f"figure1_{pool}_{label}.png"))
+    for benchmark, members in by_benchmark.items():
+        safe = "".join(c if c.isalnum() or c in "-_" else "_" for c in benchmark)
+        figures.append(forest(members, f"{benchmark}: difference from random",
+                              run_dir / "figures" / f"forest_{safe}.png"))
+    return figures

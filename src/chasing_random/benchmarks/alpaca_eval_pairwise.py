@@ -19,7 +19,8 @@ def evaluate(ctx: EvalContext) -> Score:
     from chasing_random.evaluation.pairwise import run_pairwise
 
     metrics = run_pairwise(ctx.outputs, ctx.references, ctx.judge.build(), ctx.folder, seed=ctx.bench.seed,
-                           both_orders=ctx.bench.both_orders, protocol=ctx.bench.protocol)
+                           both_orders=ctx.bench.judged_in_both_orders(ctx.judge),
+                           protocol=ctx.bench.protocol)
     annotations = json.loads((ctx.folder / "annotations.json").read_text(encoding="utf-8"))
     per_prompt = {a["instruction"]: float(a["preference"]) - 1.0 for a in annotations
                   if a.get("preference") is not None}

@@ -46,5 +46,5 @@ def demo(
     config = demo_config(small)
     started = time.time()
     paths = run_experiment(config, run_dir=run_dir)
-    print_report(paths.run_dir, resamples=2000, confidence=0.95, seed=0)
+    print_report(paths.run_dir, resamples=2000, confidence=0.95, seed=0, figures=True)
     console.print(f"demo finished in {time.time() - started:.0f}s")

@@ -17,7 +17,7 @@ app.add_typer(evaluate_app, name="evaluate")
 SUMMARY_KEYS = ("prompt_level_strict_acc", "inst_level_strict_acc", "prompt_level_loose_acc", "inst_level_loose_acc",
                 "n_prompts", "n_missing", "n_extra", "generators")
 WINRATE_KEYS = ("win_rate", "standard_error", "n_wins", "n_wins_base", "n_draws", "n_total", "discrete_win_rate",
-                "avg_length", "length_controlled_winrate", "lc_standard_error", "n_records", "bad_preferences")
+                "avg_length", "length_adjusted_win_rate", "length_adjusted_se", "n_records", "bad_preferences")
 
 
 @evaluate_app.command("ifeval")
@@ -46,7 +46,7 @@ def winrate(
     annotations: Path = typer.Option(..., "--annotations", help="AlpacaEval-layout annotations (.json or .jsonl)."),
     out: Path = typer.Option(None, "--out", help="METRICS.json to write (printed only when omitted)."),
 ) -> None:
-    """Win rate, standard error, wins/draws, discrete and length-controlled win rate from annotations.
+    """Win rate, standard error, wins/draws, discrete and length-adjusted win rate (ours) from annotations.
 
     Example: chase evaluate winrate --annotations results/pairwise/annotations.json --out METRICS.json
     """

@@ -19,6 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from chasing_random.errors import ChaseError
 from chasing_random.evaluation.outputs import (
     ModelOutput,
@@ -164,7 +166,8 @@ def judge_pairs(pairs: list[Pair], judge: Judge, protocol: str, both_orders: boo
             preferences.append(canonical)
             if failure:
                 failures.append(failure)
-            verdict = {"candidate_shown": "A" if first else "B", "choice_probs": reply.choice_probs,
+            verdict = {"candidate_shown": "A" if first else "B", "preference": canonical,
+                       "choice_probs": reply.choice_probs,
                        "text": reply.text, "failure": failure, "cached": reply.cached,
                        "price": reply.price, "seconds": reply.seconds}
             if judge.is_api:  # what the call was billed, for the run's cost rows
@@ -260,4 +263,27 @@ def pairwise_metrics(annotations: list[dict], reference_paths: list[str | Path])
             metrics["per_reference"][str(path)] = {k: sub[k] for k in ("win_rate", "standard_error", "n_total",
                                                                        "n_wins", "n_wins_base", "n_draws")}
     metrics["price"] = sum(a.get("price_per_example") or 0 for a in annotations)
+    metrics["order"] = order_diagnostics(annotations)
     return metrics
+
+
+def order_diagnostics(annotations: list[dict]) -> dict[str, Any] | None:
+    """Position bias of the judge on prompts judged in both orders: the flip rate (share of prompts whose
+    winner changes with the order), Cohen's kappa between the two orders' winners, and how often the
+    answer shown first wins. None when no prompt was judged in both orders."""
+    from sklearn.metrics import cohen_kappa_score
+
+    first, second = [], []
+    for annotation in annotations:
+        by_order = {v.get("candidate_shown"): v.get("preference") for v in annotation.get("raw_completion") or []}
+        if by_order.get("A") is not None and by_order.get("B") is not None:
+            first.append(by_order["A"] > 1.5)
+            second.append(by_order["B"] > 1.5)
+    if not first:
+        return None
+    first_arr, second_arr = np.array(first), np.array(second)
+    agree_all = len(set(first) | set(second)) == 1
+    kappa = 1.0 if agree_all else float(cohen_kappa_score(first_arr, second_arr))
+    return {"prompts": len(first), "flip_rate": float((first_arr != second_arr).mean()),
+            "kappa": None if np.isnan(kappa) else kappa,
+            "first_shown_wins": float((first_arr.sum() + (~second_arr).sum()) / (2 * len(first)))}

@@ -90,9 +90,8 @@ def avg_length(annotations: list[dict]) -> int:
     return int(np.mean([len(record["output_2"]) for record in annotations]))
 
 
-def _soft_logistic_fit(features: np.ndarray, targets: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Maximum-likelihood logistic regression with targets in [0, 1] (soft labels); returns the
-    coefficients and their sandwich (heteroskedasticity-robust) covariance."""
+def _soft_logistic_fit(features: np.ndarray, targets: np.ndarray) -> np.ndarray:
+    """Maximum-likelihood logistic regression with targets in [0, 1] (soft labels); the coefficients."""
     from scipy.optimize import minimize
     from scipy.special import expit, log_expit
 
@@ -105,39 +104,61 @@ def _soft_logistic_fit(features: np.ndarray, targets: np.ndarray) -> tuple[np.nd
         p = expit(features @ beta)
         return (features * (p * (1 - p))[:, None]).T @ features / len(targets)
 
-    result = minimize(loss_and_grad, np.zeros(features.shape[1]), jac=True, hess=hessian, method="trust-exact",
-                      options={"gtol": 1e-10})
-    beta = result.x
-    p = expit(features @ beta)
-    bread = np.linalg.pinv(hessian(beta) * len(targets))
-    scores = features * (targets - p)[:, None]
-    return beta, bread @ (scores.T @ scores) @ bread
+    return minimize(loss_and_grad, np.zeros(features.shape[1]), jac=True, hess=hessian, method="trust-exact",
+                    options={"gtol": 1e-10}).x
 
 
-def length_controlled_win_rate(annotations: list[dict], preferences: np.ndarray) -> dict[str, Any]:
-    """AlpacaEval 2's length control without its hub-only terms: fit
-    logit P(model wins) = b + w * tanh((len_1 - len_2) / std(len_1 - len_2)) on the valid
-    preferences (soft labels), then report 100 * sigmoid(b), the predicted win rate at equal
-    lengths, with a delta-method standard error from the sandwich covariance."""
+LENGTH_BOOTSTRAP = 200  # refits on resampled prompts for the standard error
+NEWTON_STEPS = 25
+
+
+def _bootstrap_refits(features: np.ndarray, targets: np.ndarray, start: np.ndarray,
+                      rng: np.random.Generator) -> np.ndarray:
+    """The soft-label logistic fit on LENGTH_BOOTSTRAP resamples of the rows at once: resamples as count
+    weights (resamples x rows), Newton steps from the full-data fit, all resamples in one array."""
+    from scipy.special import expit
+
+    n = len(targets)
+    weights = np.stack([np.bincount(rng.integers(0, n, n), minlength=n) for _ in range(LENGTH_BOOTSTRAP)]).astype(float)
+    beta = np.tile(start, (LENGTH_BOOTSTRAP, 1))
+    for _ in range(NEWTON_STEPS):
+        p = expit(beta @ features.T)
+        gradient = (weights * (p - targets)) @ features
+        curvature = weights * p * (1 - p)
+        hessian = np.einsum("bn,ni,nj->bij", curvature, features, features) + 1e-9 * np.eye(features.shape[1])
+        beta = beta - np.linalg.solve(hessian, gradient[..., None])[..., 0]
+    return beta
+
+
+def _length_features(annotations: list[dict]) -> tuple[np.ndarray, float]:
+    delta = np.array([len(r["output_1"]) - len(r["output_2"]) for r in annotations], dtype=float)
+    spread = float(delta.std(ddof=1)) if len(delta) > 1 else 0.0
+    return (np.tanh(delta / spread) if spread > 0 else np.zeros_like(delta)), spread
+
+
+def length_adjusted_win_rate(annotations: list[dict], preferences: np.ndarray, *, seed: int = 0) -> dict[str, Any]:
+    """Our own length adjustment (not AlpacaEval's LC, which also needs per-instruction difficulties and
+    gamed-baseline annotations that ship only on the hub): fit
+    logit P(model wins) = b + w * tanh((len_1 - len_2) / std(len_1 - len_2)) on the valid preferences
+    (soft labels) and report 100 * sigmoid(b), the predicted win rate when both answers have the same
+    length. It controls for the judge's preference for length only. Its standard error comes from
+    refitting on prompts resampled with replacement (sampling error of this prompt set)."""
     from scipy.special import expit
 
     valid = ~np.isnan(preferences)
-    delta = np.array([len(r["output_1"]) - len(r["output_2"]) for r in annotations], dtype=float)
-    spread = delta.std(ddof=1) if len(delta) > 1 else 0.0
-    scaled = np.tanh(delta / spread) if spread > 0 else np.zeros_like(delta)
+    scaled, spread = _length_features(annotations)
     if valid.sum() < 2:
-        return {"length_controlled_winrate": None, "lc_standard_error": None,
-                "lc_model": None}
+        return {"length_adjusted_win_rate": None, "length_adjusted_se": None, "length_adjusted_model": None}
     features = np.column_stack([np.ones(valid.sum()), scaled[valid]])
-    beta, covariance = _soft_logistic_fit(features, preferences[valid] - 1)
-    p_equal = float(expit(beta[0]))
-    se_intercept = math.sqrt(max(covariance[0, 0], 0.0))
+    targets = preferences[valid] - 1
+    beta = _soft_logistic_fit(features, targets)
+    refits = expit(_bootstrap_refits(features, targets, beta, np.random.default_rng(seed))[:, 0])
     return {
-        "length_controlled_winrate": p_equal * 100,
-        "lc_standard_error": p_equal * (1 - p_equal) * se_intercept * 100,
-        "lc_model": {"intercept": float(beta[0]), "tanh_length_delta": float(beta[1]),
-                     "length_delta_std": float(spread),
-                     "formula": "logit(p) = intercept + w * tanh((len(output_1) - len(output_2)) / std)"},
+        "length_adjusted_win_rate": float(expit(beta[0])) * 100,
+        "length_adjusted_se": float(np.std(refits, ddof=1)) * 100,
+        "length_adjusted_model": {"intercept": float(beta[0]), "tanh_length_delta": float(beta[1]),
+                                  "length_delta_std": spread, "bootstrap_refits": LENGTH_BOOTSTRAP,
+                                  "formula": "logit(p) = intercept + w * tanh((len(output_1) - len(output_2)) / std)"},
     }
 
 
@@ -148,7 +169,7 @@ def winrate_metrics(annotations: list[dict]) -> dict[str, Any]:
     metrics = head_to_head(valid)
     metrics["discrete_win_rate"] = discrete_win_rate(valid)
     metrics["avg_length"] = avg_length(annotations)
-    metrics.update(length_controlled_win_rate(annotations, preferences))
+    metrics.update(length_adjusted_win_rate(annotations, preferences))
     metrics["n_records"] = len(annotations)
     metrics["bad_preferences"] = bad
     metrics["generators_1"] = sorted({str(r.get("generator_1")) for r in annotations})

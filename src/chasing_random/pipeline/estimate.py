@@ -68,7 +68,7 @@ class Estimator:
             if judge.is_api:
                 return 0.0  # paid in API tokens
             return self.hours(2 * model_params(judge.model) * prompts * spec.eval_tokens_per_prompt
-                              * (2 if bench.both_orders else 1))
+                              * (2 if bench.judged_in_both_orders(judge) else 1))
         if not spec.generates:  # the benchmark runs the trained model itself
             return self.hours(2 * self.base_params * prompts * spec.eval_tokens_per_prompt)
         return 0.0

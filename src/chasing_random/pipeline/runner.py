@@ -149,7 +149,8 @@ def collect_results(plan: Plan, paths: RunPaths) -> dict[str, int]:
                     benchmark=bench.spec.label(bench), metric=out["metric"], value=out["value"],
                     unit=out.get("unit", metric.unit), higher_is_better=out.get("higher_is_better",
                                                                                 metric.higher_is_better),
-                    per_prompt=out["per_prompt"], reference_value=out.get("reference_value")))
+                    per_prompt=out["per_prompt"], reference_value=out.get("reference_value"),
+                    judge_order=(out.get("metrics") or {}).get("order")))
             api_tokens = out.get("api_tokens") or {}
             costs.append(CostRow(pool=p["pool"], strategy=p["strategy"], budget=p["budget"], seed=p["seed"],
                                  stage="evaluation", device=record["device"],
