@@ -41,6 +41,7 @@ class SelectOptions:
     model: str | None = None
     template: str | None = None
     max_length: int | None = None
+    reference: str | None = None  # the authors' own IFD texts (scoring.reference), instead of --template
     ifd_max: float = 1.0
     diversity: bool = False
     embedder: str = "minilm"
