@@ -21,8 +21,6 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
-import numpy as np
-
 from chasing_random.errors import ChaseError
 
 SUPERFILTERING = "superfiltering"
@@ -178,7 +176,3 @@ def reference_rows(reference: str, rows: list[Original], tokenizer, max_length: 
     prompt = "alpaca" if reference == CHERRY_ALPACA else "wiz"
     return cherry_rows(rows, tokenizer, max_length, prompt, as_shipped=reference == CHERRY_WIZ_AS_SHIPPED)
 
-
-def excluded_mask(reasons) -> np.ndarray:
-    """True where a reference table's ``excluded`` column names a reason."""
-    return np.array([isinstance(r, str) for r in reasons], dtype=bool)
