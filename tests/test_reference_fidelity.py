@@ -82,8 +82,8 @@ def test_reference_texts_tokenization_and_exclusions(smollm2):
     assert shipped[0] == wiz[0]  # no input: the shipped script is right
     # with an input it averages the tokens at the offsets of the text without the input: here a word of the input
     assert decode(shipped[1].cond) == " joke" and shipped[1].cond[1] == len(tokenizer("Classify.\n\n### Response:")["input_ids"])
-    # the bare instruction fits, so wiz keeps the long-input row, scored on the response part that fits
-    assert wiz[2].excluded is None and wiz[2].truncated
+    # the bare instruction fits (Cherry's length check counts it alone), but the input pushes the response past L
+    assert wiz[2].excluded == "no_response_tokens" and wiz[2].truncated
     alpaca = reference_rows("cherry-alpaca", rows, tokenizer, 512)
     assert before(alpaca[1].cond).endswith("### Instruction:\nClassify.\n\n### Input:\na serious joke\n\n### Response:")
     assert alpaca[2].excluded == "prompt_fills_max_length"
@@ -130,3 +130,42 @@ def test_superfilter_strategy_with_reference_ranks_the_authors_numbers(alpaca40,
     ranking = [json.loads(line) for line in (tmp_path / "sel" / "alpaca40_superfilter.ranking.jsonl").read_text().splitlines()]
     top = sorted((v for v in expected if v is not None and v < 1), reverse=True)[:10]
     assert [r["score"] for r in ranking[:10]] == pytest.approx(top, abs=1e-3)
+
+
+def test_cli_reference_table_matches_the_hf_loss_of_the_authors_text(tiny_lm, tmp_path, run_cli):
+    """Fast join check with a tiny model: `chase score losses --reference` = HF's masked-label loss of the
+    authors' one-string text (what their scripts call), and the CLI keeps --template and --reference apart."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    source = tmp_path / "rows.json"
+    rows = [{"instruction": "Name a colour.", "input": "", "output": "Red is a colour."},
+            {"instruction": "Classify the tone.", "input": "What a lovely day!", "output": "Positive, clearly."},
+            {"instruction": "Is this an oxymoron?", "input": "a serious joke", "output": "Yes"}]
+    source.write_text(json.dumps(rows))
+    build_pool("alpaca", str(source), tmp_path / "rows.parquet")
+    result = run_cli("score", "losses", "--pool", tmp_path / "rows.parquet", "--model", tiny_lm, "--reference",
+                     "superfiltering", "--max-length", "64", "--store", tmp_path / "store", "--out", tmp_path / "t.parquet")
+    assert result.code == 0, result.err
+    frame = pd.read_parquet(tmp_path / "t.parquet")
+    assert list(frame["excluded"].fillna("")) == ["", "", "one_token_response"]
+    model = AutoModelForCausalLM.from_pretrained(tiny_lm, dtype=torch.float32).eval()
+    tokenizer = AutoTokenizer.from_pretrained(tiny_lm)
+    for row, got_cond, got_direct in zip(rows[:2], frame["loss_cond"], frame["loss_direct"]):
+        prompt = row["instruction"] + "\n" + (row["input"] + "\n" if row["input"] else "")
+        ids = torch.tensor([tokenizer.encode(prompt + row["output"])])
+        labels = ids.clone()
+        labels[0, :len(tokenizer.encode(prompt))] = -100
+        alone = torch.tensor([tokenizer.encode(row["output"])])
+        with torch.no_grad():
+            assert got_cond == pytest.approx(model(ids, labels=labels).loss.item(), abs=1e-5)
+            assert got_direct == pytest.approx(model(alone, labels=alone).loss.item(), abs=1e-5)
+    both = run_cli("score", "losses", "--pool", tmp_path / "rows.parquet", "--model", tiny_lm, "--reference",
+                   "cherry-wiz", "--template", "cherry", "--max-length", "64", "--store", tmp_path / "store")
+    assert both.code == 2 and "exclude each other" in both.err
+
+
+def test_experiment_files_accept_the_reference_option():
+    from chasing_random.config import StrategyConfig
+
+    assert StrategyConfig(name="cherry", options={"reference": "cherry-wiz-as-shipped"}).options["reference"]
