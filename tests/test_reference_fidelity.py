@@ -169,3 +169,23 @@ def test_experiment_files_accept_the_reference_option():
     from chasing_random.config import StrategyConfig
 
     assert StrategyConfig(name="cherry", options={"reference": "cherry-wiz-as-shipped"}).options["reference"]
+
+
+def test_direct_prefix_option_replaces_the_bos_fallback_and_keeps_default_keys(smollm2, tmp_path):
+    from transformers import AutoTokenizer
+
+    from chasing_random.scoring.losses import build_sequences, loss_key
+
+    tokenizer = AutoTokenizer.from_pretrained(smollm2)
+    _, default, _, _ = build_sequences(["Name a colour."], ["Red."], tokenizer, "none", 64)
+    _, neutral, _, _ = build_sequences(["Name a colour."], ["Red."], tokenizer, "none", 64, "<|endoftext|>")
+    assert default[0].ids[:1] == [tokenizer.bos_token_id] and tokenizer.bos_token == "<|im_start|>"
+    assert neutral[0].ids == [tokenizer.convert_tokens_to_ids("<|endoftext|>")] + default[0].ids[1:]
+    assert neutral[0].start == 1 and neutral[0].count == default[0].count
+    pool = tmp_path / "p.parquet"
+    pool.write_bytes(b"pool bytes")
+    store = ArtifactStore(tmp_path / "store")
+    keys = {loss_key(store, pool, "gpt2", "none", 64, "float32"), loss_key(store, pool, "gpt2", "none", 64, "float32", None, None),
+            loss_key(store, pool, "gpt2", "none", 64, "float32", None, "<|endoftext|>"),
+            loss_key(store, pool, "gpt2", None, 64, "float32", "superfiltering")}
+    assert len(keys) == 3  # the default key is unchanged by the new arguments; each option gets its own table

@@ -35,6 +35,8 @@ def losses(
     reference: Optional[str] = typer.Option(None, help="Instead of --template, the authors' own texts, slicing "
                                                        "and exclusions: superfiltering, cherry-wiz, cherry-alpaca, "
                                                        "or cherry-wiz-as-shipped (Cherry's slicing defect)."),
+    direct_prefix: Optional[str] = typer.Option(None, help="Text before the response in the direct pass instead of "
+                                                           "the template's (e.g. '<|endoftext|>' for chat models)."),
     out: Optional[Path] = typer.Option(None, help="Also write the table here (Parquet); default: store only."),
     store: Optional[Path] = typer.Option(None, help="Artifact store (default $CHASE_HOME/store)."),
     batch_size: int = typer.Option(8, help="Sequences per forward pass."),
@@ -52,7 +54,7 @@ def losses(
 
     run = loss_table(pool, model, template, max_length, store=ArtifactStore(store) if store else None,
                      batch_size=batch_size, dtype=dtype, out=out, device=device,
-                     trust_remote_code=trust_remote_code, reference=reference)
+                     trust_remote_code=trust_remote_code, reference=reference, direct_prefix=direct_prefix)
     echo_json(_summary(run, out=str(out) if out else None))
 
 

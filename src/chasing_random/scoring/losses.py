@@ -69,14 +69,25 @@ def fallback_prefix(tokenizer) -> list[int]:
     return [token]
 
 
+def direct_prefix_ids(tokenizer, text: str | None, template_prefix: str) -> list[int]:
+    """The direct pass's prefix tokens: ``text`` when given (``--direct-prefix``, e.g. ``<|endoftext|>``),
+    else the template's direct prefix, else BOS (EOS without one)."""
+    if text is not None:
+        ids = tokenizer(text, add_special_tokens=True)["input_ids"]
+        if not ids:
+            raise ChaseError(f"--direct-prefix {text!r} is no token for this tokenizer")
+        return ids
+    return tokenizer(template_prefix, add_special_tokens=True)["input_ids"] or fallback_prefix(tokenizer)
+
+
 def build_sequences(inputs: list[str], targets: list[str], tokenizer, template_name: str,
-                    max_length: int) -> tuple[list[Scored], list[Scored], np.ndarray, np.ndarray]:
+                    max_length: int, direct_prefix: str | None = None) -> tuple[list[Scored], list[Scored], np.ndarray, np.ndarray]:
     """The conditioned and direct sequences of each row, its kept response length and truncation flag."""
     template = get_template(template_name)
     prompts = [template.prompt(text, tokenizer) for text in inputs]
     prompt_ids = tokenizer(prompts, add_special_tokens=True)["input_ids"]
     response_ids = tokenizer(list(targets), add_special_tokens=False)["input_ids"]
-    direct_prefix = tokenizer(template.direct_prefix, add_special_tokens=True)["input_ids"] or fallback_prefix(tokenizer)
+    direct_prefix = direct_prefix_ids(tokenizer, direct_prefix, template.direct_prefix)
     cond, direct, kept, truncated = [], [], [], []
     for prompt, response in zip(prompt_ids, response_ids):
         prompt = prompt or fallback_prefix(tokenizer)
@@ -201,11 +212,12 @@ def lazy_causal_lm(model: str, *, dtype: str, device: str, trust_remote_code: bo
 
 
 def loss_key(store: ArtifactStore, pool_path: Path, model: str, template: str | None, max_length: int, dtype: str,
-             reference: str | None = None) -> str:
+             reference: str | None = None, direct_prefix: str | None = None) -> str:
     """The store key of a loss table: pool bytes, model weights, template, L, dtype, code version and the
-    reference mode (only when one is set, so the default tables keep their keys)."""
+    reference mode and direct prefix (only when set, so the default tables keep their keys)."""
+    options = {k: v for k, v in (("reference", reference), ("direct_prefix", direct_prefix)) if v is not None}
     return store.key(KIND, file_fingerprint(pool_path), model_fingerprint(model), template, max_length, dtype,
-                     *([{"reference": reference}] if reference else []), code_version=CODE_VERSION)
+                     *([options] if options else []), code_version=CODE_VERSION)
 
 
 def reference_sequences(part, pool_path: Path, tokenizer, reference: str, max_length: int):
@@ -225,14 +237,18 @@ def reference_sequences(part, pool_path: Path, tokenizer, reference: str, max_le
 def loss_table(pool_path: str | Path, model: str, template: str | None, max_length: int, *,
                store: ArtifactStore | None = None, batch_size: int = 8, dtype: str = "float32",
                out: str | Path | None = None, device: str | None = None, trust_remote_code: bool = False,
-               shard_rows: int = DEFAULT_SHARD_ROWS, on_shard=None, reference: str | None = None) -> TableRun:
+               shard_rows: int = DEFAULT_SHARD_ROWS, on_shard=None, reference: str | None = None,
+               direct_prefix: str | None = None) -> TableRun:
     """The loss table of a pool (``id, loss_cond, loss_direct, n_response_tokens, truncated``).
 
     Cached in the store and resumable shard by shard; ``out`` also writes it (and a manifest) there.
     ``.cost`` is what this call spent (0 when cached); the manifest keeps what the table cost to make.
     ``reference`` (``scoring.reference.REFERENCES``) builds the authors' own texts instead of a template's
     (``template`` must then be None) and adds ``n_direct_tokens`` and ``excluded`` (a reason or null).
+    ``direct_prefix`` replaces the template's direct-pass prefix (see docs/scoring.md on chat models).
     """
+    if reference is not None and direct_prefix is not None:
+        raise ChaseError("--direct-prefix and --reference exclude each other: a reference mode uses the authors' own")
     if reference is not None:
         from chasing_random.scoring.reference import check_reference
 
@@ -262,7 +278,7 @@ def loss_table(pool_path: str | Path, model: str, template: str | None, max_leng
         extra = {}
         if reference is None:
             cond, direct, kept, truncated = build_sequences(list(part["input"]), list(part["target"]), tokenizer,
-                                                            template, max_length)
+                                                            template, max_length, direct_prefix)
         else:
             cond, direct, kept, truncated, extra = reference_sequences(part, pool_path, tokenizer, reference,
                                                                        max_length)
@@ -277,9 +293,10 @@ def loss_table(pool_path: str | Path, model: str, template: str | None, max_leng
                          "loss_direct": pa.array(loss_direct, from_pandas=True), "n_response_tokens": kept,
                          "truncated": truncated, **extra}, schema=REFERENCE_SCHEMA if extra else LOSS_SCHEMA)
 
-    key = loss_key(store, pool_path, model, template, max_length, dtype, reference)
+    key = loss_key(store, pool_path, model, template, max_length, dtype, reference, direct_prefix)
     config = {"model": model, "template": template, "max_length": max_length, "dtype": dtype,
-              "code_version": CODE_VERSION, **({"reference": reference} if reference else {})}
+              "code_version": CODE_VERSION, **({"reference": reference} if reference else {}),
+              **({"direct_prefix": direct_prefix} if direct_prefix is not None else {})}
     run = run_sharded(store, KIND, key, len(pool), compute, shard_rows=shard_rows,
                       description=f"losses {pool_path.name}" + (f" ({reference})" if reference else ""),
                       device=device, on_shard=on_shard,

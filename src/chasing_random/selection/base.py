@@ -43,6 +43,7 @@ class SelectOptions:
     template: str | None = None
     max_length: int | None = None
     reference: str | None = None  # the authors' own IFD texts (scoring.reference), instead of --template
+    direct_prefix: str | None = None  # direct-pass prefix text instead of the template's
     ifd_max: float = 1.0
     diversity: bool = False
     embedder: str = "minilm"

@@ -102,7 +102,8 @@ def cherry(ctx: SelectionContext) -> Ranking:
         scorer, pre, runs, train_hours = pre_experienced_model(ctx, base, max_length)
     template, reference = reference_option(opts, "cherry", CHERRY_REFERENCES, "cherry")
     losses = loss_table(ctx.pool_path, scorer, template, max_length, store=ctx.store, batch_size=opts.batch_size,
-                        dtype=opts.dtype, trust_remote_code=opts.trust_remote_code, reference=reference)
+                        dtype=opts.dtype, trust_remote_code=opts.trust_remote_code, reference=reference,
+                        direct_prefix=opts.direct_prefix)
     ranking = rank_by_ifd(ctx, losses, "cherry", inclusive=True, drop_truncated=True)
     cost = cost_to_make(losses, *runs)
     ranking.cost = {**cost, "device_hours": cost["device_hours"] + train_hours}

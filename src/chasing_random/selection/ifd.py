@@ -87,7 +87,7 @@ def rank_by_ifd(ctx: SelectionContext, run: TableRun, kind: str, *, inclusive: b
                         f"know the '{format_name}' template, which inflates IFD")
     config = run.manifest["config"]
     info = {"ifd": kind, "ifd_max": limit, "model": config["model"], "template": config["template"],
-            **({"reference": config["reference"]} if config.get("reference") else {}),
+            **{k: config[k] for k in ("reference", "direct_prefix") if config.get(k) is not None},
             "max_length": config["max_length"], "ifd_above_one": int(np.sum(finite > 1)), "losses": table_info(run)}
     return Ranking([str(i) for i in ids[order]], excluded={k: [str(i) for i in v] for k, v in excluded.items()},
                    scores={str(ids[i]): float(values[i]) for i in order}, info=info, warnings=warnings,
@@ -162,7 +162,7 @@ def superfilter(ctx: SelectionContext) -> Ranking:
     pool_path, unscored = scoring_pool(ctx)
     run = loss_table(pool_path, opts.model or SMALL_MODEL, template, opts.max_length or SUPERFILTER_MAX_LENGTH,
                      store=ctx.store, batch_size=opts.batch_size, dtype=opts.dtype,
-                     trust_remote_code=opts.trust_remote_code, reference=reference)
+                     trust_remote_code=opts.trust_remote_code, reference=reference, direct_prefix=opts.direct_prefix)
     ranking = rank_by_ifd(ctx, run, "superfilter", inclusive=False, drop_truncated=False, unscored=unscored)
     if not opts.diversity:
         return ranking
