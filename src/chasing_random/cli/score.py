@@ -30,8 +30,13 @@ def _summary(run, **extra) -> dict:
 def losses(
     pool: Path = typer.Option(..., help="Pool Parquet file."),
     model: str = typer.Option(..., help="Causal LM: alias (smollm2-135m-instruct), folder or hub id."),
-    template: str = typer.Option(..., help="Prompt template: cherry, none, paper, alpaca or chat."),
+    template: Optional[str] = typer.Option(None, help="Prompt template: cherry, none, paper, alpaca or chat."),
     max_length: int = typer.Option(..., help="L: max tokens of the conditioned sequence."),
+    reference: Optional[str] = typer.Option(None, help="Instead of --template, the authors' own texts, slicing "
+                                                       "and exclusions: superfiltering, cherry-wiz, cherry-alpaca, "
+                                                       "or cherry-wiz-as-shipped (Cherry's slicing defect)."),
+    direct_prefix: Optional[str] = typer.Option(None, help="Text before the response in the direct pass instead of "
+                                                           "the template's (e.g. '<|endoftext|>' for chat models)."),
     out: Optional[Path] = typer.Option(None, help="Also write the table here (Parquet); default: store only."),
     store: Optional[Path] = typer.Option(None, help="Artifact store (default $CHASE_HOME/store)."),
     batch_size: int = typer.Option(8, help="Sequences per forward pass."),
@@ -42,12 +47,14 @@ def losses(
     """Response losses with and without the prompt: columns id, loss_cond, loss_direct, n_response_tokens, truncated.
 
     Example: chase score losses --pool alpaca.parquet --model smollm2-135m-instruct --template none --max-length 512 --out losses.parquet
+
+    Example (the authors' numbers): chase score losses --pool alpaca.parquet --model smollm2-135m-instruct --reference superfiltering --max-length 512
     """
     from chasing_random.scoring.losses import loss_table
 
     run = loss_table(pool, model, template, max_length, store=ArtifactStore(store) if store else None,
                      batch_size=batch_size, dtype=dtype, out=out, device=device,
-                     trust_remote_code=trust_remote_code)
+                     trust_remote_code=trust_remote_code, reference=reference, direct_prefix=direct_prefix)
     echo_json(_summary(run, out=str(out) if out else None))
 
 

@@ -42,6 +42,10 @@ def select_command(
     model: Optional[str] = typer.Option(None, help="superfilter/cherry: scoring or base model."),
     template: Optional[str] = typer.Option(None, help="superfilter/cherry: prompt template."),
     max_length: Optional[int] = typer.Option(None, help="superfilter/cherry: max tokens per sequence."),
+    reference: Optional[str] = typer.Option(None, help="superfilter: superfiltering; cherry: cherry-wiz, "
+                                                       "cherry-alpaca or cherry-wiz-as-shipped (the authors' own IFD texts)."),
+    direct_prefix: Optional[str] = typer.Option(None, help="superfilter/cherry: direct-pass prefix text instead of "
+                                                           "the template's (e.g. '<|endoftext|>')."),
     ifd_max: float = typer.Option(1.0, help="superfilter/cherry: drop rows whose IFD exceeds this."),
     diversity: bool = typer.Option(False, help="superfilter: diversity step over embeddings."),
     embedder: str = typer.Option("minilm", help="Embedding model for diversity steps."),

@@ -57,12 +57,19 @@ def _extras(row: dict, used: set[str]) -> dict[str, Any]:
     return {k: v for k, v in row.items() if k not in used}
 
 
+def original_fields(instruction: str, context: str) -> dict[str, str]:
+    """What ``meta`` keeps of a row with a context: the instruction and context as given, because the
+    joined input cannot be split again and the authors' IFD scripts (``--reference``) need them apart."""
+    return {"instruction": instruction, "context": context} if context != "" else {}
+
+
 def alpaca(row: Any, index: int, opts: AdapterOptions) -> Record:
     """Alpaca: ``instruction``, optional ``input`` (context), ``output``."""
     instruction = _text(row, "instruction")
     context = _text(row, "input", required=False, allow_empty=True)
     output = _text(row, "output")
-    meta = {"row": index, "has_context": bool(context.strip()), **_extras(row, {"instruction", "input", "output"})}
+    meta = {"row": index, "has_context": bool(context.strip()), **_extras(row, {"instruction", "input", "output"}),
+            **original_fields(instruction, context)}
     return Record(join_instruction(instruction, context, opts.join), output, "alpaca", meta)
 
 
@@ -74,7 +81,7 @@ def dolly(row: Any, index: int, opts: AdapterOptions) -> Record:
     context = _text(row, context_key, required=False, allow_empty=True)
     response = _text(row, response_key)
     meta = {"row": index, "has_context": bool(context.strip()),
-            **_extras(row, {"instruction", context_key, response_key})}
+            **_extras(row, {"instruction", context_key, response_key}), **original_fields(instruction, context)}
     return Record(join_instruction(instruction, context, opts.join), response, "dolly", meta)
 
 
@@ -152,8 +159,10 @@ def generic(row: Any, index: int, opts: AdapterOptions, source: str = "jsonl") -
     used = {opts.input_field, opts.target_field}
     if opts.context_field:
         context = _text(row, opts.context_field, required=False, allow_empty=True)
+        extra = original_fields(input_text, context)
         input_text = join_instruction(input_text, context, opts.join)
         used.add(opts.context_field)
+        return Record(input_text, target_text, source, {"row": index, **_extras(row, used), **extra})
     return Record(input_text, target_text, source, {"row": index, **_extras(row, used)})
 
 

@@ -48,6 +48,8 @@ LOGIT_TRANSFORMS = ("final_logit_softcapping", "logit_scale", "logits_scaling", 
 DTYPES = ("float32", "bfloat16")
 LOSS_SCHEMA = pa.schema([("id", pa.string()), ("loss_cond", pa.float64()), ("loss_direct", pa.float64()),
                          ("n_response_tokens", pa.int64()), ("truncated", pa.bool_())])
+# A --reference table adds the direct pass's scored-token count and why the authors' code leaves a row out.
+REFERENCE_SCHEMA = LOSS_SCHEMA.append(pa.field("n_direct_tokens", pa.int64())).append(pa.field("excluded", pa.string()))
 
 
 @dataclass(frozen=True)
@@ -67,14 +69,25 @@ def fallback_prefix(tokenizer) -> list[int]:
     return [token]
 
 
+def direct_prefix_ids(tokenizer, text: str | None, template_prefix: str) -> list[int]:
+    """The direct pass's prefix tokens: ``text`` when given (``--direct-prefix``, e.g. ``<|endoftext|>``),
+    else the template's direct prefix, else BOS (EOS without one)."""
+    if text is not None:
+        ids = tokenizer(text, add_special_tokens=True)["input_ids"]
+        if not ids:
+            raise ChaseError(f"--direct-prefix {text!r} is no token for this tokenizer")
+        return ids
+    return tokenizer(template_prefix, add_special_tokens=True)["input_ids"] or fallback_prefix(tokenizer)
+
+
 def build_sequences(inputs: list[str], targets: list[str], tokenizer, template_name: str,
-                    max_length: int) -> tuple[list[Scored], list[Scored], np.ndarray, np.ndarray]:
+                    max_length: int, direct_prefix: str | None = None) -> tuple[list[Scored], list[Scored], np.ndarray, np.ndarray]:
     """The conditioned and direct sequences of each row, its kept response length and truncation flag."""
     template = get_template(template_name)
     prompts = [template.prompt(text, tokenizer) for text in inputs]
     prompt_ids = tokenizer(prompts, add_special_tokens=True)["input_ids"]
     response_ids = tokenizer(list(targets), add_special_tokens=False)["input_ids"]
-    direct_prefix = tokenizer(template.direct_prefix, add_special_tokens=True)["input_ids"] or fallback_prefix(tokenizer)
+    direct_prefix = direct_prefix_ids(tokenizer, direct_prefix, template.direct_prefix)
     cond, direct, kept, truncated = [], [], [], []
     for prompt, response in zip(prompt_ids, response_ids):
         prompt = prompt or fallback_prefix(tokenizer)
@@ -198,22 +211,55 @@ def lazy_causal_lm(model: str, *, dtype: str, device: str, trust_remote_code: bo
     return load
 
 
-def loss_key(store: ArtifactStore, pool_path: Path, model: str, template: str, max_length: int, dtype: str) -> str:
-    """The store key of a loss table: pool bytes, model weights, template, L, dtype and code version."""
+def loss_key(store: ArtifactStore, pool_path: Path, model: str, template: str | None, max_length: int, dtype: str,
+             reference: str | None = None, direct_prefix: str | None = None) -> str:
+    """The store key of a loss table: pool bytes, model weights, template, L, dtype, code version and the
+    reference mode and direct prefix (only when set, so the default tables keep their keys)."""
+    options = {k: v for k, v in (("reference", reference), ("direct_prefix", direct_prefix)) if v is not None}
     return store.key(KIND, file_fingerprint(pool_path), model_fingerprint(model), template, max_length, dtype,
-                     code_version=CODE_VERSION)
+                     *([options] if options else []), code_version=CODE_VERSION)
 
 
-def loss_table(pool_path: str | Path, model: str, template: str, max_length: int, *,
+def reference_sequences(part, pool_path: Path, tokenizer, reference: str, max_length: int):
+    """The authors' sequences of a shard (``scoring.reference``) and the extra columns of its table."""
+    from chasing_random.scoring.reference import originals, reference_rows
+
+    rows = reference_rows(reference, originals(part, pool_path), tokenizer, max_length)
+    cond = [Scored(*r.cond) for r in rows]
+    direct = [Scored(*r.direct) for r in rows]
+    kept = np.array([s.count for s in cond], dtype=np.int64)
+    truncated = np.array([r.truncated for r in rows], dtype=bool)
+    extra = {"n_direct_tokens": np.array([s.count for s in direct], dtype=np.int64),
+             "excluded": [r.excluded for r in rows]}
+    return cond, direct, kept, truncated, extra
+
+
+def loss_table(pool_path: str | Path, model: str, template: str | None, max_length: int, *,
                store: ArtifactStore | None = None, batch_size: int = 8, dtype: str = "float32",
                out: str | Path | None = None, device: str | None = None, trust_remote_code: bool = False,
-               shard_rows: int = DEFAULT_SHARD_ROWS, on_shard=None) -> TableRun:
+               shard_rows: int = DEFAULT_SHARD_ROWS, on_shard=None, reference: str | None = None,
+               direct_prefix: str | None = None) -> TableRun:
     """The loss table of a pool (``id, loss_cond, loss_direct, n_response_tokens, truncated``).
 
     Cached in the store and resumable shard by shard; ``out`` also writes it (and a manifest) there.
     ``.cost`` is what this call spent (0 when cached); the manifest keeps what the table cost to make.
+    ``reference`` (``scoring.reference.REFERENCES``) builds the authors' own texts instead of a template's
+    (``template`` must then be None) and adds ``n_direct_tokens`` and ``excluded`` (a reason or null).
+    ``direct_prefix`` replaces the template's direct-pass prefix (see docs/scoring.md on chat models).
     """
-    get_template(template)
+    if reference is not None and direct_prefix is not None:
+        raise ChaseError("--direct-prefix and --reference exclude each other: a reference mode uses the authors' own")
+    if reference is not None:
+        from chasing_random.scoring.reference import check_reference
+
+        check_reference(reference)
+        if template is not None:
+            raise ChaseError(f"--template {template} and --reference {reference} exclude each other: "
+                             "a reference mode builds the authors' own texts")
+    elif template is None:
+        raise ChaseError("give --template (or --reference to reproduce an author's own IFD script)")
+    else:
+        get_template(template)
     if dtype not in DTYPES:
         raise ChaseError(f"unknown dtype '{dtype}'; valid: {', '.join(DTYPES)}")
     if max_length < 2:
@@ -229,23 +275,31 @@ def loss_table(pool_path: str | Path, model: str, template: str, max_length: int
     def compute(start: int, stop: int) -> pa.Table:
         lm, tokenizer = model_and_tokenizer()
         part = pool.iloc[start:stop]
-        cond, direct, kept, truncated = build_sequences(list(part["input"]), list(part["target"]), tokenizer,
-                                                        template, max_length)
+        extra = {}
+        if reference is None:
+            cond, direct, kept, truncated = build_sequences(list(part["input"]), list(part["target"]), tokenizer,
+                                                            template, max_length, direct_prefix)
+        else:
+            cond, direct, kept, truncated, extra = reference_sequences(part, pool_path, tokenizer, reference,
+                                                                       max_length)
         losses = sequence_losses(lm, cond + direct, batch_size=batch_size, pad_id=tokenizer.pad_token_id)
         loss_cond, loss_direct = losses[:len(cond)], losses[len(cond):]
-        bad = (kept > 0) & ~(np.isfinite(loss_cond) & np.isfinite(loss_direct))
+        scored = np.array([c.count > 0 and d.count > 0 for c, d in zip(cond, direct)], dtype=bool)
+        bad = scored & ~(np.isfinite(loss_cond) & np.isfinite(loss_direct))
         if bad.any():
             raise ChaseError(f"{pool_path}: non-finite loss for row id {part['id'].iloc[int(np.argmax(bad))]} "
                              f"(model {model}, dtype {dtype}); try --dtype float32")
         return pa.table({"id": list(part["id"]), "loss_cond": pa.array(loss_cond, from_pandas=True),
                          "loss_direct": pa.array(loss_direct, from_pandas=True), "n_response_tokens": kept,
-                         "truncated": truncated}, schema=LOSS_SCHEMA)
+                         "truncated": truncated, **extra}, schema=REFERENCE_SCHEMA if extra else LOSS_SCHEMA)
 
-    key = loss_key(store, pool_path, model, template, max_length, dtype)
+    key = loss_key(store, pool_path, model, template, max_length, dtype, reference, direct_prefix)
     config = {"model": model, "template": template, "max_length": max_length, "dtype": dtype,
-              "code_version": CODE_VERSION}
+              "code_version": CODE_VERSION, **({"reference": reference} if reference else {}),
+              **({"direct_prefix": direct_prefix} if direct_prefix is not None else {})}
     run = run_sharded(store, KIND, key, len(pool), compute, shard_rows=shard_rows,
-                      description=f"losses {pool_path.name}", device=device, on_shard=on_shard,
+                      description=f"losses {pool_path.name}" + (f" ({reference})" if reference else ""),
+                      device=device, on_shard=on_shard,
                       inputs={"pool": str(pool_path), "pool_sha256_16": file_fingerprint(pool_path),
                               "model": model_fingerprint(model)}, config=config)
     if out is not None:

@@ -42,6 +42,8 @@ class SelectOptions:
     model: str | None = None
     template: str | None = None
     max_length: int | None = None
+    reference: str | None = None  # the authors' own IFD texts (scoring.reference), instead of --template
+    direct_prefix: str | None = None  # direct-pass prefix text instead of the template's
     ifd_max: float = 1.0
     diversity: bool = False
     embedder: str = "minilm"

@@ -16,13 +16,15 @@ from chasing_random.errors import ChaseError
 from chasing_random.scoring.losses import instruction_loss_table, loss_table
 from chasing_random.scoring.shards import model_fingerprint
 from chasing_random.selection.base import Ranking, SelectionContext, register
-from chasing_random.selection.ifd import cost_to_make, rank_by_ifd, table_info
+from chasing_random.scoring.reference import CHERRY_ALPACA, CHERRY_WIZ, CHERRY_WIZ_AS_SHIPPED
+from chasing_random.selection.ifd import cost_to_make, rank_by_ifd, reference_option, table_info
 from chasing_random.store import file_fingerprint
 
 CHERRY_MAX_LENGTH = 512  # Cherry's max_length
 DEFAULT_BASE = "smollm2-135m-instruct"
 BAND = (25, 75)
 PRE_EXPERIENCED_KIND = "cherry_pre_experienced"
+CHERRY_REFERENCES = (CHERRY_WIZ, CHERRY_WIZ_AS_SHIPPED, CHERRY_ALPACA)
 
 
 def band_sample(labels: np.ndarray, perplexity: np.ndarray, per_cluster: int) -> list[int]:
@@ -98,8 +100,10 @@ def cherry(ctx: SelectionContext) -> Ranking:
     scorer = base
     if not opts.skip_pre_experience:
         scorer, pre, runs, train_hours = pre_experienced_model(ctx, base, max_length)
-    losses = loss_table(ctx.pool_path, scorer, opts.template or "cherry", max_length, store=ctx.store,
-                        batch_size=opts.batch_size, dtype=opts.dtype, trust_remote_code=opts.trust_remote_code)
+    template, reference = reference_option(opts, "cherry", CHERRY_REFERENCES, "cherry")
+    losses = loss_table(ctx.pool_path, scorer, template, max_length, store=ctx.store, batch_size=opts.batch_size,
+                        dtype=opts.dtype, trust_remote_code=opts.trust_remote_code, reference=reference,
+                        direct_prefix=opts.direct_prefix)
     ranking = rank_by_ifd(ctx, losses, "cherry", inclusive=True, drop_truncated=True)
     cost = cost_to_make(losses, *runs)
     ranking.cost = {**cost, "device_hours": cost["device_hours"] + train_hours}

@@ -16,6 +16,7 @@ import pyarrow.parquet as pq
 from chasing_random.errors import ChaseError
 from chasing_random.scoring.losses import ifd, loss_table, mostly_above_one
 from chasing_random.scoring.ratings import sample_ids
+from chasing_random.scoring.reference import SUPERFILTERING
 from chasing_random.scoring.shards import TableRun
 from chasing_random.selection.base import Ranking, SelectionContext, register
 from chasing_random.store import atomic_path, file_fingerprint
@@ -62,25 +63,32 @@ def rank_by_ifd(ctx: SelectionContext, run: TableRun, kind: str, *, inclusive: b
         raise ChaseError(f"loss table {run.path} does not match pool {ctx.pool_path} (a stale or foreign table)")
     values = ifd(frame, kind)
     ids = np.array(frame["id"])
-    no_tokens = frame["n_response_tokens"].to_numpy() == 0
-    truncated = frame["truncated"].to_numpy(dtype=bool) & ~no_tokens & drop_truncated
     limit = ctx.options.ifd_max
-    scored = ~no_tokens & ~truncated
+    if "excluded" in frame:  # a --reference table: the authors' own exclusions, each with its reason
+        reasons = np.array([r if isinstance(r, str) else "" for r in frame["excluded"]], dtype=object)
+        scored = reasons == ""
+        masks = [(reason, reasons == reason) for reason in sorted(set(reasons) - {""})]
+    else:
+        no_tokens = frame["n_response_tokens"].to_numpy() == 0
+        truncated = frame["truncated"].to_numpy(dtype=bool) & ~no_tokens & drop_truncated
+        scored = ~no_tokens & ~truncated
+        masks = [("no_response_tokens", no_tokens), ("truncated", truncated)]
     above = scored & ~((values <= limit) if inclusive else (values < limit))
     keep = np.flatnonzero(scored & ~above)
     order = keep[np.lexsort((keep, -values[keep]))]
-    excluded = {reason: list(ids[mask]) for reason, mask in
-                (("no_response_tokens", no_tokens), ("truncated", truncated), ("ifd_above_max", above)) if mask.any()}
+    excluded = {reason: list(ids[mask]) for reason, mask in masks + [("ifd_above_max", above)] if mask.any()}
     if unscored:
         excluded[f"not scored (--score-limit {ctx.options.score_limit})"] = list(unscored)
     finite = values[scored]
     warnings = []
     if mostly_above_one(finite):
+        format_name = run.manifest["config"].get("reference") or run.manifest["config"]["template"]
         warnings.append(f"{np.mean(finite[np.isfinite(finite)] > 1):.0%} of IFD values exceed 1: the model may not "
-                        f"know the '{run.manifest['config']['template']}' template, which inflates IFD")
-    info = {"ifd": kind, "ifd_max": limit, "model": run.manifest["config"]["model"],
-            "template": run.manifest["config"]["template"], "max_length": run.manifest["config"]["max_length"],
-            "ifd_above_one": int(np.sum(finite > 1)), "losses": table_info(run)}
+                        f"know the '{format_name}' template, which inflates IFD")
+    config = run.manifest["config"]
+    info = {"ifd": kind, "ifd_max": limit, "model": config["model"], "template": config["template"],
+            **{k: config[k] for k in ("reference", "direct_prefix") if config.get(k) is not None},
+            "max_length": config["max_length"], "ifd_above_one": int(np.sum(finite > 1)), "losses": table_info(run)}
     return Ranking([str(i) for i in ids[order]], excluded={k: [str(i) for i in v] for k, v in excluded.items()},
                    scores={str(ids[i]): float(values[i]) for i in order}, info=info, warnings=warnings,
                    cost=cost_to_make(run))
@@ -134,14 +142,27 @@ def diversify(ctx: SelectionContext, ranking: Ranking) -> Ranking:
     return ranking
 
 
+def reference_option(opts, strategy: str, allowed: tuple[str, ...], default_template: str) -> tuple[str | None, str | None]:
+    """(template, reference) for a loss table: ``--reference`` (one of ``allowed``) replaces the template."""
+    if opts.reference is None:
+        return opts.template or default_template, None
+    if opts.reference not in allowed:
+        raise ChaseError(f"{strategy} accepts --reference {' or '.join(allowed)}, got '{opts.reference}'")
+    if opts.template:
+        raise ChaseError(f"--template {opts.template} and --reference {opts.reference} exclude each other: "
+                         "a reference mode builds the authors' own texts")
+    return None, opts.reference
+
+
 @register("superfilter")
 def superfilter(ctx: SelectionContext) -> Ranking:
     """Superfiltering: IFD = exp(loss_cond - loss_direct) with a small model, keep IFD < 1, highest first."""
     opts = ctx.options
+    template, reference = reference_option(opts, "superfilter", (SUPERFILTERING,), "none")
     pool_path, unscored = scoring_pool(ctx)
-    run = loss_table(pool_path, opts.model or SMALL_MODEL, opts.template or "none",
-                     opts.max_length or SUPERFILTER_MAX_LENGTH, store=ctx.store, batch_size=opts.batch_size,
-                     dtype=opts.dtype, trust_remote_code=opts.trust_remote_code)
+    run = loss_table(pool_path, opts.model or SMALL_MODEL, template, opts.max_length or SUPERFILTER_MAX_LENGTH,
+                     store=ctx.store, batch_size=opts.batch_size, dtype=opts.dtype,
+                     trust_remote_code=opts.trust_remote_code, reference=reference, direct_prefix=opts.direct_prefix)
     ranking = rank_by_ifd(ctx, run, "superfilter", inclusive=False, drop_truncated=False, unscored=unscored)
     if not opts.diversity:
         return ranking
