@@ -3,10 +3,10 @@
 Writes a pool source of N rows made from the shared Alpaca sample (../shared/data/alpaca_random_9k.json)
 with perturbations (each pass over the sample marks its instructions with a variant number, every 50th
 row repeats the row before it, the sample's four empty outputs recur and are quarantined), then runs each
-command in a child process and prints its wall time, rows/s and peak RSS (``os.wait4`` of that child),
-and the time ratio from the smallest to the largest size against the row ratio (1.00 = linear). The
-reference measured in the same run is ``chase --help`` (interpreter and import start-up), which rows/s
-and the scaling leave out.
+command in a child process and prints its wall time, its work time (measured inside the child after
+the CLI is imported, so a loaded machine's slow start-up is left out), rows/s of work, peak RSS
+(``os.wait4`` of that child), and the work-time ratio from the smallest size (the reference, measured in
+the same run) to the largest against the row ratio (1.00 = linear).
 Run: .venv/bin/python benchmarks/pool_scale.py [--sizes 100000,1000000] [--keep DIR]
 """
 
@@ -26,6 +26,16 @@ ALPACA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "alpac
 RSS_TARGET_GB = 2.0
 BUDGETS = "1000,10000,100000"
 DUPLICATE_EVERY = 50
+CHILD = """
+import os, sys, time
+from chasing_random.cli import main
+started = time.perf_counter()
+try:
+    main()
+finally:
+    with open(os.environ["POOL_SCALE_WORK_FILE"], "w") as handle:
+        handle.write(repr(time.perf_counter() - started))
+"""
 
 
 def write_source(path: Path, n: int) -> None:
@@ -44,23 +54,23 @@ def write_source(path: Path, n: int) -> None:
             previous = row
 
 
-def run_chase(args: list[str]) -> tuple[float, float]:
-    """Run one chase command in a child process; (wall seconds, peak RSS in GB of that child)."""
-    env = {**os.environ, "CHASE_QUIET": "1", "OMP_NUM_THREADS": "1"}
-    with tempfile.TemporaryFile() as log:
-        started = time.perf_counter()
-        child = subprocess.Popen([sys.executable, "-c", "from chasing_random.cli import main; main()", *args],
-                                 env=env, stdout=log, stderr=log)
-        _, status, usage = os.wait4(child.pid, 0)
-        seconds = time.perf_counter() - started
+def run_chase(args: list[str]) -> tuple[float, float, float]:
+    """Run one chase command in a child process; (wall seconds, work seconds, peak RSS in GB of that child)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        env = {**os.environ, "CHASE_QUIET": "1", "OMP_NUM_THREADS": "1", "POOL_SCALE_WORK_FILE": f"{tmp}/work"}
+        with open(f"{tmp}/log", "wb") as log:
+            started = time.perf_counter()
+            child = subprocess.Popen([sys.executable, "-c", CHILD, *args], env=env, stdout=log, stderr=log)
+            _, status, usage = os.wait4(child.pid, 0)
+            seconds = time.perf_counter() - started
         if os.waitstatus_to_exitcode(status) != 0:
-            log.seek(0)
-            sys.exit(f"chase {' '.join(args)} failed:\n{log.read().decode(errors='replace')[-2000:]}")
-    return seconds, usage.ru_maxrss / 2**20  # ru_maxrss is in KiB on Linux
+            sys.exit(f"chase {' '.join(args)} failed:\n{Path(tmp, 'log').read_text(errors='replace')[-2000:]}")
+        work = float(Path(tmp, "work").read_text())
+    return seconds, work, usage.ru_maxrss / 2**20  # ru_maxrss is in KiB on Linux
 
 
-def measure(n: int, folder: Path, startup: float) -> dict[str, tuple[float, float]]:
-    """Time (less start-up) and peak memory of every command on an n-row source."""
+def measure(n: int, folder: Path) -> dict[str, tuple[float, float]]:
+    """Work time and peak memory of every command on an n-row source."""
     source, pool = folder / f"source_{n}.jsonl", folder / f"pool_{n}.parquet"
     started = time.perf_counter()
     write_source(source, n)
@@ -78,11 +88,10 @@ def measure(n: int, folder: Path, startup: float) -> dict[str, tuple[float, floa
     }
     results = {}
     for name, args in commands.items():
-        seconds, rss = run_chase(args)
-        work = max(seconds - startup, 1e-3)
+        seconds, work, rss = run_chase(args)
         rows = 2 * n if "merge" in name else n
         results[name] = (work, rss)
-        print(f"  {name:28s} {seconds:7.1f} s ({work:6.1f} s after start-up)  {rows / work:9,.0f} rows/s  "
+        print(f"  {name:28s} wall {seconds:6.1f} s, work {work:6.1f} s  {rows / work:8,.0f} rows/s  "
               f"peak RSS {rss:.2f} GB", flush=True)
     counts = json.loads((pool.with_name(pool.name + ".manifest.json")).read_text())["counts"]
     print(f"  build counts: read {counts['read']:,} = kept {counts['kept']:,} + duplicates {counts['duplicates']:,} "
@@ -104,17 +113,15 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="pool_scale_") as tmp:
         folder = args.keep or Path(tmp)
         folder.mkdir(parents=True, exist_ok=True)
-        startup, startup_rss = min(run_chase(["--help"]) for _ in range(2))
-        print(f"reference: `chase --help` {startup:.1f} s, peak RSS {startup_rss:.2f} GB (start-up, left out below)")
-        results = {n: measure(n, folder, startup) for n in sizes}
+        results = {n: measure(n, folder) for n in sizes}
     small, large = sizes[0], sizes[-1]
     peak = max(rss for by_name in results.values() for _, rss in by_name.values())
     if large != small:
-        print(f"\nscaling {small:,} -> {large:,} rows ({large / small:.0f}x rows); time ratio / row ratio "
+        print(f"\nscaling {small:,} -> {large:,} rows ({large / small:.0f}x rows); work-time ratio / row ratio "
               "(1.00 = linear):")
         for name in results[large]:
             ratio = results[large][name][0] / results[small][name][0]
-            print(f"  {name:28s} {ratio:6.1f}x time = {ratio / (large / small):.2f} of linear")
+            print(f"  {name:28s} {ratio:6.1f}x work time: {ratio / (large / small):.2f}")
     print(f"\npeak RSS over all commands: {peak:.2f} GB (target <= {RSS_TARGET_GB:.0f} GB: "
           f"{'met' if peak <= RSS_TARGET_GB else 'NOT met'})")
 
