@@ -7,7 +7,7 @@ command in a child process and prints its wall time, its work time (measured ins
 the CLI is imported, so a loaded machine's slow start-up is left out), rows/s of work, peak RSS
 (``os.wait4`` of that child), and the work-time ratio from the smallest size (the reference, measured in
 the same run) to the largest against the row ratio (1.00 = linear).
-Run: .venv/bin/python benchmarks/pool_scale.py [--sizes 100000,1000000] [--keep DIR]
+Run: .venv/bin/python benchmarks/pool_scale.py [--sizes 100000,1000000] [--all] [--keep DIR]
 """
 
 from __future__ import annotations
@@ -69,7 +69,7 @@ def run_chase(args: list[str]) -> tuple[float, float, float]:
     return seconds, work, usage.ru_maxrss / 2**20  # ru_maxrss is in KiB on Linux
 
 
-def measure(n: int, folder: Path) -> dict[str, tuple[float, float]]:
+def measure(n: int, folder: Path, everything: bool) -> dict[str, tuple[float, float]]:
     """Work time and peak memory of every command on an n-row source."""
     source, pool = folder / f"source_{n}.jsonl", folder / f"pool_{n}.parquet"
     started = time.perf_counter()
@@ -86,6 +86,8 @@ def measure(n: int, folder: Path) -> dict[str, tuple[float, float]]:
                            "--out", str(folder / "sel")],
         "select full": ["select", "--pool", str(pool), "--strategy", "full", "--out", str(folder / "sel")],
     }
+    if not everything:
+        del commands["pool merge (pool + itself)"], commands["select full"]
     results = {}
     for name, args in commands.items():
         seconds, work, rss = run_chase(args)
@@ -106,6 +108,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="100000,1000000", help="Comma-separated row counts, smallest first.")
     parser.add_argument("--keep", type=Path, help="Work in this folder instead of a temporary one.")
+    parser.add_argument("--all", action="store_true", help="Also merge the pool with itself and select full.")
     args = parser.parse_args()
     if not ALPACA.exists():
         sys.exit(f"missing {ALPACA} (the shared Alpaca sample)")
@@ -113,7 +116,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="pool_scale_") as tmp:
         folder = args.keep or Path(tmp)
         folder.mkdir(parents=True, exist_ok=True)
-        results = {n: measure(n, folder) for n in sizes}
+        results = {n: measure(n, folder, args.all) for n in sizes}
     small, large = sizes[0], sizes[-1]
     peak = max(rss for by_name in results.values() for _, rss in by_name.values())
     if large != small:
