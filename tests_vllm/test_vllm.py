@@ -208,10 +208,12 @@ def test_alpagasus_ratings_through_vllm_serve(vllm_server, tmp_path, monkeypatch
     (tmp_path / "rows.json").write_text(json.dumps([{"instruction": q, "output": a} for q, a in ROWS[:4]]))
     build_pool("alpaca", str(tmp_path / "rows.json"), tmp_path / "rated.parquet")
     store = ArtifactStore(tmp_path / "store")
-    options = SelectOptions(judge="openai:smollm2", rating_mode="forward", max_failure_rate=0.0, judge_options=[
+    # threshold 0 keeps every rated row: SmolLM2 rates below the study's 4.5
+    options = SelectOptions(judge="openai:smollm2", rating_mode="forward", threshold=0.0, max_failure_rate=0.0, judge_options=[
         f"base_url={vllm_server}", f"api_key_env={API_KEY_ENV}", "timeout=300", "max_retries=1", "max_concurrency=2"])
     manifest = select(tmp_path / "rated.parquet", "alpagasus", [2], tmp_path / "sel", options, store=store)[0]
-    assert manifest["ranked"] == 4 and manifest["info"]["failed"] == 0 and manifest["reconciles"]
+    assert manifest["info"]["scored"] == 4 and manifest["info"]["failed"] == 0
+    assert manifest["ranked"] == 4 and manifest["reconciles"]
     tokens = manifest["cost"]["api_tokens"]["smollm2"]  # the server's usage counts, one answer token per row
     assert tokens["input"] > 0 and tokens["output"] == 4
     ranking = [json.loads(line) for line in (tmp_path / "sel" / "rated_alpagasus.ranking.jsonl").read_text().splitlines()]
