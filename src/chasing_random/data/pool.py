@@ -3,12 +3,18 @@
 Counts always reconcile: rows read = kept + quarantined + exact duplicates dropped. In the default
 ``fail`` mode the first bad row stops the build with its file, line and field, and nothing is
 written; in ``skip`` mode bad rows go to a quarantine JSONL beside the output with their reason.
+
+Build, merge and info stream: rows pass through in batches, duplicates are found with a sorted
+array of 16-byte id digests, and a pool is written one row group at a time, so a million-row pool
+never sits in memory as a whole.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import socket
+import tempfile
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -28,6 +34,11 @@ from chasing_random.store import atomic_path, file_fingerprint, write_manifest
 POOL_SCHEMA = pa.schema([(name, pa.string()) for name in POOL_COLUMNS])
 ON_ERROR = ("fail", "skip")
 WRITE_BATCH = 2048
+READ_BATCH = 8192
+# A pool is written one row group at a time: at most this many rows or bytes are held at once.
+# A pool of up to ROW_GROUP_ROWS rows is one row group, the layout ``pq.write_table`` gives it.
+ROW_GROUP_ROWS = 1 << 17
+ROW_GROUP_BYTES = 256 * 2**20
 
 
 @dataclass
@@ -90,16 +101,86 @@ def _raw_rows(path_or_hub: str, split: str) -> tuple[Iterable[RawRow | Rejection
     raise ChaseError(f"{path_or_hub}: no such file (and not a hub id of the form owner/name)")
 
 
-def _write_rows(rows: Iterable[dict], out: Path) -> None:
-    with pq.ParquetWriter(out, POOL_SCHEMA) as writer:
-        batch: list[dict] = []
-        for row in rows:
-            batch.append(row)
-            if len(batch) >= WRITE_BATCH:
-                writer.write_table(pa.Table.from_pylist(batch, schema=POOL_SCHEMA))
-                batch = []
-        if batch:
-            writer.write_table(pa.Table.from_pylist(batch, schema=POOL_SCHEMA))
+class PoolWriter:
+    """Writes pool tables to a Parquet file, one row group at a time (see ``ROW_GROUP_ROWS``)."""
+
+    def __init__(self, path: Path):
+        self._writer = pq.ParquetWriter(path, POOL_SCHEMA)
+        self._pending: list[pa.Table] = []
+        self._pending_rows = 0
+        self._pending_bytes = 0
+        self.rows = 0
+
+    def write(self, table: pa.Table) -> None:
+        """Queue a table of pool rows; a full row group goes to the file."""
+        if not table.num_rows:
+            return
+        self._pending.append(table)
+        self._pending_rows += table.num_rows
+        self._pending_bytes += table.nbytes
+        self.rows += table.num_rows
+        if self._pending_rows >= ROW_GROUP_ROWS or self._pending_bytes >= ROW_GROUP_BYTES:
+            self._flush(final=False)
+
+    def _flush(self, *, final: bool) -> None:
+        """Write full row groups; everything queued when ``final`` or when the queue holds ROW_GROUP_BYTES."""
+        rows = pa.concat_tables(self._pending).combine_chunks()
+        everything = final or self._pending_bytes >= ROW_GROUP_BYTES
+        while rows.num_rows >= ROW_GROUP_ROWS or (everything and rows.num_rows):
+            size = min(rows.num_rows, ROW_GROUP_ROWS)
+            self._writer.write_table(rows.slice(0, size), row_group_size=ROW_GROUP_ROWS)
+            rows = rows.slice(size)
+        self._pending = [rows] if rows.num_rows else []
+        self._pending_rows = rows.num_rows
+        self._pending_bytes = rows.nbytes if rows.num_rows else 0
+
+    def close(self) -> None:
+        """Write what is queued (an empty pool gets one empty row group, as ``pq.write_table`` writes it)."""
+        if self._pending:
+            self._flush(final=True)
+        elif not self.rows:
+            self._writer.write_table(POOL_SCHEMA.empty_table())
+        self._writer.close()
+
+
+class SeenIds:
+    """The ids met so far, as a sorted array of 16-byte BLAKE2 digests: 16 MB per million rows."""
+
+    def __init__(self):
+        self._sorted = np.empty(0, dtype="S16")
+
+    def first_seen(self, ids: list) -> np.ndarray:
+        """True for each id not met before (neither in earlier calls nor earlier in ``ids``); remembers them."""
+        keys = np.array([hashlib.blake2b(b"\0" if i is None else str(i).encode("utf-8"), digest_size=16).digest()
+                         for i in ids], dtype="S16")
+        new = np.zeros(len(keys), dtype=bool)
+        new[np.unique(keys, return_index=True)[1]] = True
+        at = np.searchsorted(self._sorted, keys)
+        inside = at < len(self._sorted)
+        new[inside] &= self._sorted[at[inside]] != keys[inside]
+        added = np.sort(keys[new])
+        self._sorted = np.insert(self._sorted, np.searchsorted(self._sorted, added), added)
+        return new
+
+
+def _write_unique(tables: Iterable[pa.Table], writer: PoolWriter, seen: SeenIds, report: BuildReport) -> None:
+    """Write each table's rows whose id was not met before; count the others as duplicates."""
+    for table in tables:
+        keep = seen.first_seen(table.column("id").to_pylist())
+        report.duplicates += int(len(keep) - keep.sum())
+        writer.write(table.filter(pa.array(keep)) if not keep.all() else table)
+
+
+def _batched(rows: Iterable[dict], size: int = WRITE_BATCH) -> Iterator[pa.Table]:
+    """Rows as pool tables of ``size`` rows."""
+    batch: list[dict] = []
+    for row in rows:
+        batch.append(row)
+        if len(batch) >= size:
+            yield pa.Table.from_pylist(batch, schema=POOL_SCHEMA)
+            batch = []
+    if batch:
+        yield pa.Table.from_pylist(batch, schema=POOL_SCHEMA)
 
 
 def subsample_indices(n: int, limit: int | None, seed: int | list[int], option: str = "--limit") -> np.ndarray:
@@ -114,13 +195,39 @@ def subsample_indices(n: int, limit: int | None, seed: int | list[int], option: 
     return np.sort(np.random.default_rng(seed).choice(n, size=limit, replace=False))
 
 
-def _finish(tmp_rows: Path, out: Path, report: BuildReport, limit: int | None, seed: int) -> None:
-    table = pq.read_table(tmp_rows)
-    keep = subsample_indices(table.num_rows, limit, seed)
-    report.sampled_out = table.num_rows - len(keep)
-    report.kept = len(keep)
-    with atomic_path(out) as tmp:
-        pq.write_table(table.take(pa.array(keep)) if report.sampled_out else table, tmp)
+def _write_pool(tables: Iterable[pa.Table], out: Path, report: BuildReport, limit: int | None, seed: int) -> None:
+    """Write the unique rows of ``tables`` to ``out`` atomically; with a limit, a seeded sample of them.
+
+    A sample needs the row count first: the rows go to a temporary file, then the sample streams out of it.
+    """
+    seen = SeenIds()
+    with atomic_path(out) as final:
+        if limit is None:
+            writer = PoolWriter(final)
+            _write_unique(tables, writer, seen, report)
+            writer.close()
+            report.kept = writer.rows
+            return
+        with tempfile.TemporaryDirectory(prefix=f".{out.name}.", dir=out.parent) as folder:
+            rows_path = Path(folder) / "rows.parquet"
+            writer = PoolWriter(rows_path)
+            _write_unique(tables, writer, seen, report)
+            writer.close()
+            keep = subsample_indices(writer.rows, limit, seed)
+            report.sampled_out = writer.rows - len(keep)
+            report.kept = len(keep)
+            if not report.sampled_out:
+                rows_path.replace(final)
+                return
+            sample = PoolWriter(final)
+            offset = 0
+            parquet = pq.ParquetFile(rows_path)
+            for group in range(parquet.num_row_groups):
+                table = parquet.read_row_group(group)
+                lo, hi = np.searchsorted(keep, [offset, offset + table.num_rows])
+                sample.write(table.take(pa.array(keep[lo:hi] - offset)))
+                offset += table.num_rows
+            sample.close()
 
 
 def build_pool(source: str, path_or_hub: str, out: str | Path, *, options: AdapterOptions | None = None,
@@ -136,7 +243,6 @@ def build_pool(source: str, path_or_hub: str, out: str | Path, *, options: Adapt
     raw_rows, input_info = _raw_rows(path_or_hub, split)
     report = BuildReport(out=str(out))
     rejections: list[Rejection] = []
-    seen: set[str] = set()
 
     def kept_rows() -> Iterator[dict]:
         for item in raw_rows:
@@ -150,12 +256,7 @@ def build_pool(source: str, path_or_hub: str, out: str | Path, *, options: Adapt
                     item = Rejection(str(path_or_hub), item.line, exc.field, exc.reason,
                                      json.dumps(item.row, ensure_ascii=False, default=str))
                 else:
-                    row = record.as_row()
-                    if row["id"] in seen:
-                        report.duplicates += 1
-                        continue
-                    seen.add(row["id"])
-                    yield row
+                    yield record.as_row()
                     continue
             if on_error == "fail":
                 raise ChaseError(f"{item.describe()} (use --on-error skip to quarantine bad rows)")
@@ -163,10 +264,8 @@ def build_pool(source: str, path_or_hub: str, out: str | Path, *, options: Adapt
             reason = f"{item.field}: {item.reason.split(' (')[0].split(' at byte')[0]}"
             report.reasons[reason] = report.reasons.get(reason, 0) + 1
 
-    with atomic_path(out.with_name(out.name + ".rows")) as tmp_rows:
-        _write_rows(kept_rows(), tmp_rows)
-        report.quarantined = len(rejections)
-        _finish(tmp_rows, out, report, limit, seed)
+    _write_pool(_batched(kept_rows()), out, report, limit, seed)
+    report.quarantined = len(rejections)
     qpath = quarantine_path(out)
     qpath.unlink(missing_ok=True)  # a quarantine file from an earlier build would no longer be true
     if rejections:
@@ -202,26 +301,48 @@ def pool_name(path: str | Path) -> str:
     return Path(path).stem
 
 
+def open_pool(path: str | Path) -> pq.ParquetFile:
+    """A pool file opened for streaming reads, after checking that it exists and has the pool columns."""
+    path = Path(path)
+    if not path.exists():
+        raise ChaseError(f"{path}: pool file not found (make one with `chase pool build`)")
+    try:
+        parquet = pq.ParquetFile(path)
+    except Exception as exc:
+        raise ChaseError(f"{path}: not a readable Parquet pool ({exc})") from None
+    missing = [c for c in POOL_COLUMNS if c not in parquet.schema_arrow.names]
+    if missing:
+        raise ChaseError(f"{path}: not a pool file, missing columns {missing}")
+    return parquet
+
+
+def pool_batches(path: str | Path, columns=POOL_COLUMNS, batch_size: int = READ_BATCH) -> Iterator[pa.Table]:
+    """A pool's rows as tables of ``batch_size`` rows with the given columns, read one at a time."""
+    parquet = open_pool(path)
+    for batch in parquet.iter_batches(batch_size=batch_size, columns=list(columns)):
+        yield pa.Table.from_batches([batch])
+
+
+def pool_column(path: str | Path, name: str) -> list:
+    """One column of a pool as a Python list (reads only that column)."""
+    return open_pool(path).read(columns=[name]).column(name).to_pylist()
+
+
 def merge_pools(paths: list[str | Path], out: str | Path, *, limit: int | None = None, seed: int = 0) -> BuildReport:
     """Concatenate pools, drop exact duplicates across them, optionally subsample with a seed."""
     started = time.time()
     out = Path(out)
     report = BuildReport(out=str(out))
-    seen: set[str] = set()
+    for path in paths:
+        open_pool(path)
 
-    def rows() -> Iterator[dict]:
+    def tables() -> Iterator[pa.Table]:
         for path in paths:
-            for row in read_pool(path).to_dict("records"):
-                report.read += 1
-                if row["id"] in seen:
-                    report.duplicates += 1
-                    continue
-                seen.add(row["id"])
-                yield row
+            for table in pool_batches(path):
+                report.read += table.num_rows
+                yield table.cast(POOL_SCHEMA)
 
-    with atomic_path(out.with_name(out.name + ".rows")) as tmp_rows:
-        _write_rows(rows(), tmp_rows)
-        _finish(tmp_rows, out, report, limit, seed)
+    _write_pool(tables(), out, report, limit, seed)
     write_manifest(out, kind="pool", inputs={"merged": [str(p) for p in paths]},
                    config={"limit": limit, "seed": seed}, started=started, extra={"counts": report.as_dict()})
     return report
@@ -235,23 +356,35 @@ def _length_stats(lengths: np.ndarray) -> dict[str, float]:
 
 
 def pool_info(path: str | Path) -> dict[str, Any]:
-    """Counts, duplicates, sources, categories and character-length statistics of a pool."""
-    frame = read_pool(path)
+    """Counts, duplicates, sources, categories and character-length statistics of a pool, read in batches."""
+    import pyarrow.compute as pc
+
+    rows = duplicate_ids = duplicate_inputs = 0
+    ids, inputs = SeenIds(), SeenIds()
     categories: dict[str, int] = {}
     tasks: dict[str, int] = {}
-    for meta in frame["meta"]:
-        meta = json.loads(meta)
-        for key, counts in (("category", categories), ("task", tasks)):
-            if meta.get(key) is not None:
-                counts[str(meta[key])] = counts.get(str(meta[key]), 0) + 1
+    lengths: dict[str, list[np.ndarray]] = {"input": [], "target": []}
+    for table in pool_batches(path, ("id", "input", "target", "meta")):
+        rows += table.num_rows
+        duplicate_ids += int((~ids.first_seen(table.column("id").to_pylist())).sum())
+        duplicate_inputs += int((~inputs.first_seen(table.column("input").to_pylist())).sum())
+        for meta in table.column("meta").to_pylist():
+            meta = json.loads(meta)
+            for key, counts in (("category", categories), ("task", tasks)):
+                if meta.get(key) is not None:
+                    counts[str(meta[key])] = counts.get(str(meta[key]), 0) + 1
+        for name, parts in lengths.items():
+            parts.append(pc.utf8_length(table.column(name)).to_numpy().astype(np.int64))
+    # the source column is short and repetitive: pandas counts it (and orders ties) exactly as before
+    sources = open_pool(path).read(columns=["source"]).column("source").to_pandas().value_counts()
     return {
         "path": str(path),
-        "rows": int(len(frame)),
-        "duplicate_ids": int(frame["id"].duplicated().sum()),
-        "duplicate_inputs": int(frame["input"].duplicated().sum()),
-        "sources": {str(k): int(v) for k, v in frame["source"].value_counts().items()},
+        "rows": rows,
+        "duplicate_ids": duplicate_ids,
+        "duplicate_inputs": duplicate_inputs,
+        "sources": {str(k): int(v) for k, v in sources.items()},
         "categories": dict(sorted(categories.items(), key=lambda kv: -kv[1])),
-        "input_chars": _length_stats(frame["input"].str.len().to_numpy()),
-        "target_chars": _length_stats(frame["target"].str.len().to_numpy()),
+        "input_chars": _length_stats(np.concatenate(lengths["input"] or [np.zeros(0, np.int64)])),
+        "target_chars": _length_stats(np.concatenate(lengths["target"] or [np.zeros(0, np.int64)])),
         **({"tasks": dict(sorted(tasks.items()))} if tasks else {}),
     }

