@@ -36,12 +36,16 @@ class LocalJudge(Judge):
         return {"backend": "local", "model": self.model_name, "dtype": self.dtype, "max_length": self.max_length,
                 "chat_template": self.chat_template}
 
+    def __getstate__(self) -> dict:
+        """Pickled (to a shard worker) without its weights; the worker loads its own copy once."""
+        return {**self.__dict__, "_model": None, "_tokenizer": None}
+
     def _load(self):
         if self._model is None:
-            from chasing_random.models.loading import load_causal_lm
+            from chasing_random.models.loading import load_causal_lm_once
 
-            self._model, self._tokenizer = load_causal_lm(self.model_name, dtype=self.dtype, device=self.device,
-                                                          trust_remote_code=self.trust_remote_code)
+            self._model, self._tokenizer = load_causal_lm_once(self.model_name, dtype=self.dtype, device=self.device,
+                                                               trust_remote_code=self.trust_remote_code)
             self._tokenizer.padding_side = "left"
         return self._model, self._tokenizer
 
