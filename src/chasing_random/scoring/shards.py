@@ -79,7 +79,10 @@ def shard_layout(n_rows: int, shard_rows: int, lengths: Sequence[int] | None = N
     order = np.lexsort((np.arange(n_rows), -lengths))  # longest first, then pool order
     cumulative = np.cumsum(np.maximum(lengths[order], 1))
     targets = cumulative[-1] * np.arange(1, n_shards) / n_shards
-    cuts = np.searchsorted(cumulative, targets, side="left") + 1
+    above = np.minimum(np.searchsorted(cumulative, targets, side="left"), n_rows - 1)
+    below = np.maximum(above - 1, 0)
+    nearer_below = (above > 0) & (targets - cumulative[below] <= cumulative[above] - targets)
+    cuts = np.where(nearer_below, below, above) + 1  # cut where the running length is nearest the target
     step = np.arange(n_shards - 1)
     cuts = np.maximum.accumulate(np.maximum(cuts, 1) - step) + step  # strictly increasing: no empty shard
     cuts = np.minimum(cuts, n_rows - (n_shards - 1 - step))
