@@ -24,9 +24,12 @@ class LocalJudge(Judge):
                  cache_dir: str | None = None):
         if batch_size < 1:
             raise ChaseError(f"batch_size must be >= 1, got {batch_size}")
+        from chasing_random.models.precision import resolve_precision
+
         self.model_name = model
         self.name = f"local:{model}"
-        self.dtype, self.batch_size, self.max_length = dtype, batch_size, max_length
+        self.precision = resolve_precision(dtype, device)  # auto: bf16 on native-bf16 hardware
+        self.dtype, self.batch_size, self.max_length = self.precision.dtype, batch_size, max_length
         self.trust_remote_code, self.chat_template, self.device = trust_remote_code, chat_template, device
         self.cache = ResponseCache(cache_dir) if cache_dir else None
         self._model = self._tokenizer = None

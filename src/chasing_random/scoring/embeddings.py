@@ -16,6 +16,7 @@ import pyarrow as pa
 from chasing_random.data.pool import read_pool
 from chasing_random.errors import ChaseError
 from chasing_random.models.loading import LazyCausalLM
+from chasing_random.models.precision import resolve_precision
 from chasing_random.scoring.shards import (
     DEFAULT_SHARD_ROWS,
     TableRun,
@@ -102,6 +103,8 @@ def embedding_table(pool_path: str | Path, model: str = "minilm", *, pooling: st
     texts = texts_of(pool, field)
     store = store or ArtifactStore.default()
     device = pick_device(device)
+    precision = resolve_precision(dtype, device)
+    dtype = precision.dtype
     sentence = is_sentence_transformer(model) or (
         not Path(resolve_model(model)).exists() and "sentence-transformers/" in model)
     causal = LazyCausalLM(model, dtype=dtype, device=device, trust_remote_code=trust_remote_code)
@@ -131,7 +134,7 @@ def embedding_table(pool_path: str | Path, model: str = "minilm", *, pooling: st
                       inputs={"pool": str(pool_path), "pool_sha256_16": file_fingerprint(pool_path),
                               "model": model_fingerprint(model)},
                       config={"pooling": used_pooling, "field": field, "max_length": max_length, "dtype": dtype,
-                              "code_version": CODE_VERSION})
+                              "precision": None if sentence else precision.as_dict(), "code_version": CODE_VERSION})
     column = run.table.column("embedding").combine_chunks()
     vectors = column.flatten().to_numpy(zero_copy_only=False).reshape(len(column), column.type.list_size)
     return EmbeddingTable(run.table.column("id").to_pylist(), vectors.astype(np.float32), run)

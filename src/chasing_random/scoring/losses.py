@@ -26,6 +26,7 @@ from chasing_random.data.pool import read_pool
 from chasing_random.data.templates import get_template
 from chasing_random.errors import ChaseError
 from chasing_random.models.loading import LazyCausalLM
+from chasing_random.models.precision import resolve_precision
 from chasing_random.scoring.shards import (
     DEFAULT_SHARD_ROWS,
     TableRun,
@@ -45,7 +46,7 @@ KIND = "losses"
 HEAD_BUFFER_BYTES = 256 * 2**20  # float32 vocabulary logits held at once (bounds memory)
 # Models whose logits are not simply lm_head(last hidden state): score them with a full forward.
 LOGIT_TRANSFORMS = ("final_logit_softcapping", "logit_scale", "logits_scaling", "output_multiplier_scale")
-DTYPES = ("float32", "bfloat16")
+DTYPES = ("auto", "float32", "bfloat16")
 LOSS_SCHEMA = pa.schema([("id", pa.string()), ("loss_cond", pa.float64()), ("loss_direct", pa.float64()),
                          ("n_response_tokens", pa.int64()), ("truncated", pa.bool_())])
 
@@ -217,6 +218,8 @@ def loss_table(pool_path: str | Path, model: str, template: str, max_length: int
     pool = read_pool(pool_path)
     store = store or ArtifactStore.default()
     device = pick_device(device)
+    precision = resolve_precision(dtype, device)
+    dtype = precision.dtype
     model_and_tokenizer = LazyCausalLM(model, dtype=dtype, device=device, trust_remote_code=trust_remote_code)
 
     def compute(rows: np.ndarray) -> pa.Table:
@@ -236,7 +239,7 @@ def loss_table(pool_path: str | Path, model: str, template: str, max_length: int
 
     key = loss_key(store, pool_path, model, template, max_length, dtype)
     config = {"model": model, "template": template, "max_length": max_length, "dtype": dtype,
-              "code_version": CODE_VERSION}
+              "precision": precision.as_dict(), "code_version": CODE_VERSION}
     run = run_sharded(store, KIND, key, len(pool), compute, shard_rows=shard_rows,
                       description=f"losses {pool_path.name}", device=device, on_shard=on_shard,
                       lengths=text_lengths(pool["input"], pool["target"]),
@@ -264,6 +267,8 @@ def instruction_loss_table(pool_path: str | Path, model: str, max_length: int, *
     pool = read_pool(pool_path)
     store = store or ArtifactStore.default()
     device = pick_device(device)
+    precision = resolve_precision(dtype, device)
+    dtype = precision.dtype
     model_and_tokenizer = LazyCausalLM(model, dtype=dtype, device=device, trust_remote_code=trust_remote_code)
 
     def compute(rows: np.ndarray) -> pa.Table:
@@ -287,7 +292,8 @@ def instruction_loss_table(pool_path: str | Path, model: str, max_length: int, *
                        description=f"instruction perplexity {pool_path.name}",
                        inputs={"pool": str(pool_path), "pool_sha256_16": file_fingerprint(pool_path),
                                "model": model_fingerprint(model)},
-                       config={"model": model, "max_length": max_length, "dtype": dtype, "code_version": CODE_VERSION})
+                       config={"model": model, "max_length": max_length, "dtype": dtype,
+                               "precision": precision.as_dict(), "code_version": CODE_VERSION})
 
 
 def export_table(run: TableRun, out: Path) -> None:
