@@ -1,4 +1,8 @@
-"""``chase run --executor ray`` on a local Ray gives the local executor's subsets, metrics and report."""
+"""``chase run --executor ray`` on a local Ray gives the local executor's subsets, metrics and report.
+
+Everything but measured times is compared: results files byte for byte (run folder aside), subset
+files byte for byte, the report's table without its measured selection cost.
+"""
 
 from __future__ import annotations
 
@@ -17,13 +21,21 @@ def grid(tiny_lm, run_dir) -> ExperimentConfig:
         "strategies": [{"name": "longest"}, {"name": "superfilter", "options": {"model": tiny_lm}}],
         "training": {"base_model": tiny_lm, "preset": "cpu-lora", "overrides": {"max_steps": 1, "max_length": 48}},
         "generation": {"max_new_tokens": 3, "batch_size": 4},
-        "benchmarks": [{"name": "synth_heldout", "limit": 2, "max_new_tokens": 3}],
+        "benchmarks": [{"name": "alpaca_eval_pairwise", "limit": 2, "max_new_tokens": 3}],
+        "judge": {"spec": f"local:{tiny_lm}"},
         "resources": {"training": {"concurrency": 1}},
     })
 
 
 def without_run_paths(text: str, run_dir) -> str:
     return text.replace(str(run_dir), "RUN")
+
+
+def without_measured_cost(csv_text: str) -> list[list[str]]:
+    """The report table without ``selection_cost_usd``: a measured time, different on every run."""
+    rows = [line.split(",") for line in csv_text.splitlines()]
+    drop = rows[0].index("selection_cost_usd")
+    return [row[:drop] + row[drop + 1:] for row in rows]
 
 
 def test_ray_run_equals_local_run(tiny_lm, tmp_path, ray_local):
@@ -45,5 +57,7 @@ def test_ray_run_equals_local_run(tiny_lm, tmp_path, ray_local):
     from chasing_random.analysis.report import build_report
 
     reports = {e: build_report(p.run_dir, resamples=200) for e, p in paths.items()}
-    assert (without_run_paths(reports["local"].html.with_name("results.csv").read_text(), local)
-            == without_run_paths(reports["ray"].html.with_name("results.csv").read_text(), ray))
+    tables = {e: without_measured_cost(r.html.with_name("results.csv").read_text()) for e, r in reports.items()}
+    assert tables["local"] == tables["ray"] and len(tables["local"]) == 4
+    evaluations = [json.loads(line) for line in (local / "results" / "evaluations.jsonl").read_text().splitlines()]
+    assert {e["benchmark"] for e in evaluations} == {"alpaca_eval_pairwise"} and len(evaluations) == 2
