@@ -1,8 +1,10 @@
-"""Console output shared by the CLI and long-running stages: one stderr console, progress bars."""
+"""Console output shared by the CLI and long-running stages: one stderr console, progress bars,
+machine-readable JSON on stdout."""
 
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 from typing import Callable, Iterator
 
@@ -10,6 +12,11 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 console = Console(stderr=True)
+
+
+def echo_json(obj) -> None:
+    """Print a JSON object to stdout (machine-readable results go to stdout, progress to stderr)."""
+    print(json.dumps(obj, indent=2, ensure_ascii=False, default=str), flush=True)
 
 
 @contextlib.contextmanager
