@@ -46,7 +46,7 @@ KIND = "losses"
 HEAD_BUFFER_BYTES = 256 * 2**20  # float32 vocabulary logits held at once (bounds memory)
 # Models whose logits are not simply lm_head(last hidden state): score them with a full forward.
 LOGIT_TRANSFORMS = ("final_logit_softcapping", "logit_scale", "logits_scaling", "output_multiplier_scale")
-DTYPES = ("auto", "float32", "bfloat16")
+DTYPES = ("float32", "bfloat16", "auto")
 LOSS_SCHEMA = pa.schema([("id", pa.string()), ("loss_cond", pa.float64()), ("loss_direct", pa.float64()),
                          ("n_response_tokens", pa.int64()), ("truncated", pa.bool_())])
 
