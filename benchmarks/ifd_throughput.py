@@ -27,6 +27,7 @@ import torch
 
 from chasing_random.data.pool import build_pool, read_pool
 from chasing_random.models.loading import load_causal_lm
+from chasing_random.models.precision import resolve_precision
 from chasing_random.scoring.losses import build_sequences, sequence_losses
 from chasing_random.scoring.shards import pick_device
 
@@ -73,6 +74,19 @@ def bare_forward(model, sequences, batch_size: int, pad_id: int) -> None:
                 ids[row, :len(seq)] = torch.tensor(seq)
                 mask[row, :len(seq)] = 1
             model(input_ids=ids.to(model.device), attention_mask=mask.to(model.device))  # logits at every position
+
+
+def ifd_of(losses: np.ndarray, n_rows: int) -> np.ndarray:
+    """Cherry IFD (conditioned / direct loss) of each row from the engine's stacked loss array."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return losses[:n_rows] / losses[n_rows:]
+
+
+def top_k(values: np.ndarray, k: int) -> set[int]:
+    """Row indices of the k highest finite values (ties: lower index first), as a selection would keep."""
+    finite = np.flatnonzero(np.isfinite(values))
+    order = finite[np.lexsort((finite, -values[finite]))]
+    return set(order[:k].tolist())
 
 
 def timed(fn):
@@ -126,6 +140,16 @@ def main() -> int:
     print(f"(a) vs (c): {speedup_c:.2f}x  (target >= 1.00x)")
     print(f"bf16 engine speed vs fp32: {t_engine / t_bf16:.2f}x, max |loss error| "
           f"{np.nanmax(np.abs(bf16 - engine)):.4f}, mean {np.nanmean(np.abs(bf16 - engine)):.4f} nats")
+    ifd32, ifd16 = ifd_of(engine, len(cond)), ifd_of(bf16, len(cond))
+    both = np.isfinite(ifd32) & np.isfinite(ifd16)
+    from scipy.stats import spearmanr
+
+    k = max(1, int(both.sum()) // 10)
+    print(f"bf16 ranking stability (cherry IFD, {int(both.sum())} rows): Spearman "
+          f"{spearmanr(ifd32[both], ifd16[both]).statistic:.4f}, top-{k} overlap "
+          f"{len(top_k(ifd32, k) & top_k(ifd16, k)) / k:.0%}")
+    auto = resolve_precision("auto", device.type)
+    print(f"precision: auto on this machine -> {auto.dtype} ({auto.reason})")
     print(f"engine vs reference: max |loss difference| {np.nanmax(np.abs(engine - reference)):.2e} nats")
     target_b = 10.0 if device.type == "cuda" else 1.25
     passed = speedup_b >= target_b and speedup_c >= 1.0

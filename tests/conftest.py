@@ -99,3 +99,17 @@ def pool_from_rows(tmp_path_factory):
 def alpaca_rows(shared_data) -> list[dict]:
     """The real Alpaca sample of ../shared/data, read once."""
     return json.loads((shared_data / "alpaca_random_9k.json").read_text(encoding="utf-8"))
+
+
+@pytest.fixture(scope="session")
+def ray_local():
+    """A local Ray on 127.0.0.1 (2 CPUs, no dashboard) for this test process, shut down after.
+
+    ``address="local"`` starts a new instance even when another one runs on the machine, so each
+    pytest-xdist worker gets its own cluster instead of joining (and later stopping) another's.
+    """
+    ray = pytest.importorskip("ray", reason="Ray is part of the dev install: pip install -e '.[dev]'")
+    ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False,
+             object_store_memory=80 * 2**20, _node_ip_address="127.0.0.1")
+    yield ray
+    ray.shutdown()

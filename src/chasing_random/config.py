@@ -236,6 +236,49 @@ class PricesConfig(Strict):
         return self.api_per_million_tokens[model]
 
 
+RESOURCE_KINDS = ("pool", "selection", "training", "generation", "evaluation", "scoring", "embedding", "judging")
+# Kinds that hold a model on their device: on a GPU run each worker of these takes one GPU by default.
+MODEL_KINDS = ("training", "generation", "evaluation", "scoring", "embedding", "judging")
+
+
+class ResourceConfig(Strict):
+    """What one worker of a stage kind (or of a table's shards) asks a Ray cluster for, and how many run."""
+
+    num_cpus: float | None = Field(default=None, ge=0, description="CPUs per worker (default 1)")
+    num_gpus: float | None = Field(default=None, ge=0, description="GPUs per worker (default 1 for model work on GPU)")
+    concurrency: int | None = Field(default=None, gt=0, description="workers at once (default: as many as fit)")
+
+
+class ResourcesConfig(Strict):
+    """Resources per stage kind (``pool`` ... ``evaluation``) and per sharded table kind (``scoring`` =
+    loss tables, ``embedding``, ``judging``), plus how often a failed shard or stage is retried."""
+
+    pool: ResourceConfig = Field(default_factory=ResourceConfig)
+    selection: ResourceConfig = Field(default_factory=ResourceConfig)
+    training: ResourceConfig = Field(default_factory=ResourceConfig)
+    generation: ResourceConfig = Field(default_factory=ResourceConfig)
+    evaluation: ResourceConfig = Field(default_factory=ResourceConfig)
+    scoring: ResourceConfig = Field(default_factory=ResourceConfig)
+    embedding: ResourceConfig = Field(default_factory=ResourceConfig)
+    judging: ResourceConfig = Field(default_factory=ResourceConfig)
+    retries: int = Field(default=2, ge=0, description="extra attempts of a failed shard or stage")
+
+    def placement(self, device: str) -> dict[str, dict]:
+        """Every kind's worker shape with defaults filled in: one model per GPU on a GPU run.
+
+        ``selection`` asks for no GPU by default: its model work runs in its tables' shard workers.
+        """
+        gpu = device != "cpu"
+        out = {}
+        for kind in RESOURCE_KINDS:
+            given: ResourceConfig = getattr(self, kind)
+            default_gpus = 1.0 if gpu and kind in MODEL_KINDS else 0.0
+            out[kind] = {"num_cpus": 1.0 if given.num_cpus is None else given.num_cpus,
+                         "num_gpus": default_gpus if given.num_gpus is None else given.num_gpus,
+                         "concurrency": given.concurrency}
+        return out
+
+
 class ExperimentConfig(Strict):
     """A whole grid: pools x budgets x strategies x seeds x benchmarks."""
 
@@ -252,6 +295,7 @@ class ExperimentConfig(Strict):
     benchmarks: list[BenchmarkConfig] = Field(min_length=1)
     judge: JudgeConfig = Field(default_factory=JudgeConfig)
     prices: PricesConfig = Field(default_factory=PricesConfig)
+    resources: ResourcesConfig = Field(default_factory=ResourcesConfig)
 
     @field_validator("budgets")
     @classmethod

@@ -12,7 +12,7 @@ from chasing_random.cli import app
 from chasing_random.config import load_experiment
 from chasing_random.errors import ChaseError
 from chasing_random.pipeline.plan import expand
-from chasing_random.pipeline.runner import EXECUTORS, RunPaths, plan_rows, run_experiment
+from chasing_random.pipeline.runner import EXECUTORS, RunPaths, placement_rows, plan_rows, run_experiment
 from chasing_random.ui import console
 
 
@@ -30,6 +30,18 @@ def print_plan(rows: list[dict], title: str) -> None:
     console.print(f"{len(rows)} stages: {len(rows) - len(todo)} cached, {len(todo)} to do; estimated "
                   f"{sum(r['est_device_hours'] for r in todo):.3g} device-hours, "
                   f"${sum(r['est_dollars'] for r in todo):.3g} still to spend (FLOP-based estimate)")
+
+
+def print_placement(rows: list[dict]) -> None:
+    """What each kind of worker takes on a Ray cluster (the experiment file's ``resources:``)."""
+    table = Table(title="placement on Ray (--executor ray; resources: in the experiment file)")
+    for column in ("kind", "num_cpus", "num_gpus", "concurrency", "stages"):
+        table.add_column(column, justify="left" if column == "kind" else "right")
+    for row in rows:
+        table.add_row(row["kind"], f"{row['num_cpus']:g}", f"{row['num_gpus']:g}",
+                      str(row["concurrency"] or "as many as fit"),
+                      str(row["stages"]) if row["stages"] is not None else "shards")
+    console.print(table)
 
 
 @app.command("run")
@@ -52,7 +64,9 @@ def run(
     config = load_experiment(experiment)
     paths = RunPaths.of(config, run_dir)
     if dry_run:
-        print_plan(plan_rows(expand(config), paths), f"plan of {config.name} ({experiment})")
+        plan = expand(config)
+        print_plan(plan_rows(plan, paths), f"plan of {config.name} ({experiment})")
+        print_placement(placement_rows(plan))
         return
     paths = run_experiment(config, run_dir=run_dir, executor=executor, ray_address=ray_address, verbose=verbose)
     console.print(f"results in {paths.run_dir / 'results'}")

@@ -40,7 +40,7 @@ def losses(
     out: Optional[Path] = typer.Option(None, help="Also write the table here (Parquet); default: store only."),
     store: Optional[Path] = typer.Option(None, help="Artifact store (default $CHASE_HOME/store)."),
     batch_size: int = typer.Option(8, help="Sequences per forward pass."),
-    dtype: str = typer.Option("float32", help="float32 (exact) or bfloat16 (faster, approximate)."),
+    dtype: str = typer.Option("float32", help="float32 (exact), bfloat16 (faster, approximate), or auto (bf16 where the hardware has native bf16)."),
     device: Optional[str] = typer.Option(None, help="cpu or cuda (default: cuda when present)."),
     trust_remote_code: bool = typer.Option(False, help="Allow models with custom code (off by default)."),
 ) -> None:
@@ -67,7 +67,7 @@ def embed(
     max_length: int = typer.Option(512, help="Causal LMs: max tokens per text."),
     store: Optional[Path] = typer.Option(None, help="Artifact store (default $CHASE_HOME/store)."),
     batch_size: int = typer.Option(32, help="Texts per forward pass."),
-    dtype: str = typer.Option("float32", help="Causal LMs: float32 or bfloat16."),
+    dtype: str = typer.Option("float32", help="Causal LMs: float32, bfloat16 or auto (bf16 on native-bf16 hardware)."),
     device: Optional[str] = typer.Option(None, help="cpu or cuda (default: cuda when present)."),
     trust_remote_code: bool = typer.Option(False, help="Allow models with custom code (off by default)."),
 ) -> None:

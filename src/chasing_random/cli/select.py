@@ -35,7 +35,7 @@ def select_command(
     store: Optional[Path] = typer.Option(None, help="Artifact store for score tables (default $CHASE_HOME/store)."),
     batch_size: int = typer.Option(8, help="Rows per model batch."),
     trust_remote_code: bool = typer.Option(False, help="Allow models with custom code (off by default)."),
-    dtype: str = typer.Option("float32", help="Model dtype for scoring: float32 or bfloat16."),
+    dtype: str = typer.Option("float32", help="Model dtype for scoring: float32, bfloat16 or auto (bf16 on native-bf16 hardware)."),
     length_unit: str = typer.Option("chars", help="longest: chars (the study) or tokens."),
     tokenizer: Optional[str] = typer.Option(None, help="longest: tokenizer for --length-unit tokens."),
     source_pool: Optional[str] = typer.Option(None, help="strictrandom: draw from this whole-source pool."),

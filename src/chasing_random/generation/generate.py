@@ -14,6 +14,7 @@ from chasing_random.errors import ChaseError
 from chasing_random.generation.benchmarks import load_benchmark
 from chasing_random.generation.decoding import resolve_decoding
 from chasing_random.generation.outputs import ResumableOutputs
+from chasing_random.models.precision import resolve_precision
 from chasing_random.store import fingerprint, read_manifest, write_manifest
 from chasing_random.ui import console, progress_bar
 
@@ -57,13 +58,14 @@ def generate_outputs(model: str, benchmark: str, out, *, subset=None, limit=None
     device_type = "cuda" if torch.cuda.is_available() else "cpu"
     decoding = resolve_decoding(device_type=device_type if backend == "hf" else "cuda", max_new_tokens=max_new_tokens,
                                 temperature=temperature, top_p=top_p, sampling=sampling, seed=seed)
+    precision = resolve_precision("auto", device_type)  # bf16 on GPUs and CPUs with native bf16, else fp32
     batch_size = batch_size or (CPU_BATCH_SIZE if device_type == "cpu" else GPU_BATCH_SIZE)
     if batch_size < 1:
         raise ChaseError(f"--batch-size must be at least 1, got {batch_size}")
     generator = Path(model).name if Path(model).exists() else model
     out = Path(out)
     run_key = fingerprint("generate", _model_identity(path), benchmark, subset, template_name, decoding.as_dict(),
-                          backend)
+                          backend, *([precision.dtype] if backend == "hf" and precision.dtype != "float32" else []))
     outputs = ResumableOutputs(out, run_key)
     previous = read_manifest(out) if out.exists() else None
     if previous and previous.get("run_key") == run_key:
@@ -99,7 +101,7 @@ def generate_outputs(model: str, benchmark: str, out, *, subset=None, limit=None
                 from chasing_random.models.loading import load_causal_lm
 
                 lm, _ = load_causal_lm(model, trust_remote_code=trust_remote_code, device=device_type,
-                                       dtype="bfloat16" if device_type == "cuda" else "float32")
+                                       dtype=precision.dtype)
                 generate_hf(lm, tokenizer, texts, decoding, batch_size=batch_size, on_batch=on_batch)
             else:
                 from chasing_random.generation.vllm_backend import generate_vllm
@@ -114,5 +116,6 @@ def generate_outputs(model: str, benchmark: str, out, *, subset=None, limit=None
                    started=started,
                    extra={"run_key": run_key, "n_prompts": len(records), "n_generated_now": len(todo),
                           "new_tokens_now": new_tokens, "tokens_per_s": new_tokens / max(gen_seconds, 1e-9),
-                          "device_type": device_type, "generator": generator})
+                          "device_type": device_type, "generator": generator,
+                          "precision": precision.as_dict() if backend == "hf" else None})
     return records

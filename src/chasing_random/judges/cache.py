@@ -34,6 +34,13 @@ class ResponseCache:
             self._db.execute("CREATE TABLE IF NOT EXISTS responses (key TEXT PRIMARY KEY, reply TEXT NOT NULL)")
             self._db.commit()
 
+    def __getstate__(self) -> dict:
+        """Pickled (to a shard worker) as its folder only; the worker opens its own connection."""
+        return {"folder": str(self.path.parent)}
+
+    def __setstate__(self, state: dict) -> None:
+        self.__init__(state["folder"])
+
     def get(self, key: str) -> dict | None:
         """The stored reply for a key, or None."""
         with self._lock:

@@ -121,6 +121,47 @@ def load_causal_lm(name: str, *, dtype: str = "float32", trust_remote_code: bool
     return model, tokenizer
 
 
+_WORKER_MODELS: dict[tuple, tuple] = {}
+_KEEP_LOADED = False
+
+
+def keep_models_loaded() -> None:
+    """Called in a shard worker process: models stay loaded there for the worker's next shards."""
+    global _KEEP_LOADED
+    _KEEP_LOADED = True
+
+
+def load_causal_lm_once(name: str, *, dtype: str = "float32", trust_remote_code: bool = False, device: str = "cpu"):
+    """``load_causal_lm``, but a shard worker keeps what it loaded (one model per worker, not per shard)."""
+    if not _KEEP_LOADED:
+        return load_causal_lm(name, dtype=dtype, trust_remote_code=trust_remote_code, device=device)
+    key = (name, dtype, trust_remote_code, device)
+    if key not in _WORKER_MODELS:
+        _WORKER_MODELS.clear()  # one model per worker: a new table's model replaces the last one
+        _WORKER_MODELS[key] = load_causal_lm(name, dtype=dtype, trust_remote_code=trust_remote_code, device=device)
+    return _WORKER_MODELS[key]
+
+
+class LazyCausalLM:
+    """A causal LM and tokenizer loaded on the first call, so a fully cached table never loads it.
+
+    Pickles without the weights (a shard worker loads its own copy, once per worker process).
+    """
+
+    def __init__(self, name: str, *, dtype: str, device: str, trust_remote_code: bool):
+        self.name, self.dtype, self.device, self.trust_remote_code = name, dtype, device, trust_remote_code
+        self._loaded = None
+
+    def __getstate__(self) -> dict:
+        return {**self.__dict__, "_loaded": None}
+
+    def __call__(self):
+        if self._loaded is None:
+            self._loaded = load_causal_lm_once(self.name, dtype=self.dtype, device=self.device,
+                                               trust_remote_code=self.trust_remote_code)
+        return self._loaded
+
+
 def resolve_embedder(name: str) -> str:
     """A loadable path or hub id for an embedder name (``minilm``, folder, or hub id)."""
     if name == MINILM_ALIAS:

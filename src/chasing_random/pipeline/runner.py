@@ -1,4 +1,4 @@
-"""Run a plan: locally in this process (default) or on Ray; then collect results for the report.
+"""Run a plan: locally in this process (default) or on Ray (``ray_executor``); then collect results.
 
 Only stages whose done record is missing run. An interruption loses at most the stage that was
 running (and that stage's own shards resume where they can).
@@ -60,35 +60,13 @@ def run_local(plan: Plan, paths: RunPaths) -> None:
         console.print(f"    done in {time.time() - started:.1f}s")
 
 
-def run_ray(plan: Plan, paths: RunPaths, address: str | None = None) -> None:
-    """Run missing stages as Ray tasks; a stage starts when its dependencies' tasks finish.
-
-    The artifact store must be on a filesystem every Ray node sees (NFS, a mounted bucket).
-    Training and generation ask for a GPU when the config's device is not ``cpu``.
-    """
-    try:
-        import ray
-    except ImportError:
-        raise ChaseError("the Ray executor needs the optional extra: pip install 'chasing-random[ray]'") from None
-    ray.init(address=address, ignore_reinit_error=True)
-    gpu = 0 if plan.config.device == "cpu" else 1
-
-    @ray.remote
-    def remote_stage(stage: Stage, store_root: str, config_json: str, *deps_done) -> str:
-        config = ExperimentConfig.model_validate_json(config_json)
-        run_stage(stage, ArtifactStore(Path(store_root)), config)
-        return stage.key
-
-    refs: dict[str, object] = {}
-    config_json = plan.config.model_dump_json()
+def placement_rows(plan: Plan) -> list[dict]:
+    """What each kind of worker asks a Ray cluster for, and how many stages of that kind the plan has."""
+    counts: dict[str, int] = {}
     for stage in plan.stages:
-        if stage.done(paths.store):
-            continue
-        needs_gpu = gpu if stage.kind in ("training", "generation", "selection") else 0
-        dep_refs = [refs[d.key] for d in stage.deps if d.key in refs]
-        refs[stage.key] = remote_stage.options(num_gpus=needs_gpu, name=stage.name).remote(
-            stage, str(paths.store.root), config_json, *dep_refs)
-    ray.get(list(refs.values()))
+        counts[stage.kind] = counts.get(stage.kind, 0) + 1
+    return [{"kind": kind, **shape, "stages": counts.get(kind)}
+            for kind, shape in plan.config.resources.placement(plan.config.device).items()]
 
 
 def _selection_spend(stage: Stage, out: dict, device: str, folder: Path) -> Spend:
@@ -170,7 +148,13 @@ def run_experiment(config: ExperimentConfig, *, run_dir: str | Path | None = Non
     plan = expand(config)
     with third_party_to_log(paths.run_dir / LOG_FILE, verbose):
         if executor == "ray":
-            run_ray(plan, paths, ray_address)
+            from chasing_random.pipeline.ray_executor import run_ray
+
+            todo = sum(not s.done(paths.store) for s in plan.stages)
+            console.print(f"[bold]{len(plan.stages) - todo}[/] of {len(plan.stages)} stages cached; "
+                          f"[bold]{todo}[/] to run on Ray")
+            run_ray(plan, paths.store, ray_address,
+                    on_stage=lambda stage: console.print(f"    done: {stage.name}", markup=False))
         else:
             run_local(plan, paths)
     collect_results(plan, paths)

@@ -15,6 +15,8 @@ import pyarrow as pa
 
 from chasing_random.data.pool import read_pool
 from chasing_random.errors import ChaseError
+from chasing_random.models.loading import LazyCausalLM
+from chasing_random.models.precision import resolve_precision
 from chasing_random.scoring.shards import (
     DEFAULT_SHARD_ROWS,
     TableRun,
@@ -101,38 +103,38 @@ def embedding_table(pool_path: str | Path, model: str = "minilm", *, pooling: st
     texts = texts_of(pool, field)
     store = store or ArtifactStore.default()
     device = pick_device(device)
+    precision = resolve_precision(dtype, device)
+    dtype = precision.dtype
     sentence = is_sentence_transformer(model) or (
         not Path(resolve_model(model)).exists() and "sentence-transformers/" in model)
-    loaded = {}
+    causal = LazyCausalLM(model, dtype=dtype, device=device, trust_remote_code=trust_remote_code)
 
-    def compute(start: int, stop: int) -> pa.Table:
-        if not loaded:
-            from chasing_random.models.loading import load_causal_lm, load_embedder
-
-            loaded["model"] = (load_embedder(model, trust_remote_code=trust_remote_code, device=device) if sentence
-                               else load_causal_lm(model, dtype=dtype, device=device,
-                                                   trust_remote_code=trust_remote_code))
-        part = texts[start:stop]
+    def compute(rows: np.ndarray) -> pa.Table:
+        part = [texts[i] for i in rows]
         if sentence:
-            vectors = loaded["model"].encode(part, batch_size=batch_size, convert_to_numpy=True,
-                                             normalize_embeddings=False, show_progress_bar=False)
+            from chasing_random.models.loading import load_embedder
+
+            vectors = load_embedder(model, trust_remote_code=trust_remote_code, device=device).encode(
+                part, batch_size=batch_size, convert_to_numpy=True, normalize_embeddings=False,
+                show_progress_bar=False)
         else:
-            lm, tokenizer = loaded["model"]
+            lm, tokenizer = causal()
             vectors = causal_lm_embeddings(lm, tokenizer, part, pooling=pooling, batch_size=batch_size,
                                            max_length=max_length)
         vectors = normalise(np.asarray(vectors, dtype=np.float32))
-        return pa.table({"id": list(pool["id"].iloc[start:stop]),
+        return pa.table({"id": list(pool["id"].iloc[rows]),
                          "embedding": pa.FixedSizeListArray.from_arrays(pa.array(vectors.ravel()), vectors.shape[1])})
 
     used_pooling = "sentence-transformers" if sentence else pooling
     key = store.key(KIND, file_fingerprint(pool_path), model_fingerprint(model), used_pooling, field,
                     None if sentence else max_length, None if sentence else dtype, code_version=CODE_VERSION)
     run = run_sharded(store, KIND, key, len(pool), compute, shard_rows=shard_rows, device=device,
-                      description=f"embed {pool_path.name}", on_shard=on_shard,
+                      description=f"embed {pool_path.name}", on_shard=on_shard, work="embedding",
+                      lengths=[len(text) for text in texts],
                       inputs={"pool": str(pool_path), "pool_sha256_16": file_fingerprint(pool_path),
                               "model": model_fingerprint(model)},
                       config={"pooling": used_pooling, "field": field, "max_length": max_length, "dtype": dtype,
-                              "code_version": CODE_VERSION})
+                              "precision": None if sentence else precision.as_dict(), "code_version": CODE_VERSION})
     column = run.table.column("embedding").combine_chunks()
     vectors = column.flatten().to_numpy(zero_copy_only=False).reshape(len(column), column.type.list_size)
     return EmbeddingTable(run.table.column("id").to_pylist(), vectors.astype(np.float32), run)

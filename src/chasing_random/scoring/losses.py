@@ -14,7 +14,6 @@ response token, chunk by chunk into one reused buffer with the log-sum-exp taken
 
 from __future__ import annotations
 
-import functools
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,6 +25,8 @@ import pyarrow.parquet as pq
 from chasing_random.data.pool import read_pool
 from chasing_random.data.templates import get_template
 from chasing_random.errors import ChaseError
+from chasing_random.models.loading import LazyCausalLM
+from chasing_random.models.precision import resolve_precision
 from chasing_random.scoring.shards import (
     DEFAULT_SHARD_ROWS,
     TableRun,
@@ -45,7 +46,7 @@ KIND = "losses"
 HEAD_BUFFER_BYTES = 256 * 2**20  # float32 vocabulary logits held at once (bounds memory)
 # Models whose logits are not simply lm_head(last hidden state): score them with a full forward.
 LOGIT_TRANSFORMS = ("final_logit_softcapping", "logit_scale", "logits_scaling", "output_multiplier_scale")
-DTYPES = ("float32", "bfloat16")
+DTYPES = ("float32", "bfloat16", "auto")
 LOSS_SCHEMA = pa.schema([("id", pa.string()), ("loss_cond", pa.float64()), ("loss_direct", pa.float64()),
                          ("n_response_tokens", pa.int64()), ("truncated", pa.bool_())])
 # A --reference table adds the direct pass's scored-token count and why the authors' code leaves a row out.
@@ -199,16 +200,9 @@ def sequence_losses(model, sequences: list[Scored], *, batch_size: int, pad_id: 
     return losses
 
 
-def lazy_causal_lm(model: str, *, dtype: str, device: str, trust_remote_code: bool):
-    """A function that loads the model on its first call only, so a fully cached table never loads it."""
-
-    @functools.cache
-    def load():
-        from chasing_random.models.loading import load_causal_lm
-
-        return load_causal_lm(model, dtype=dtype, device=device, trust_remote_code=trust_remote_code)
-
-    return load
+def text_lengths(*columns) -> np.ndarray:
+    """Characters per row over the given text columns: the cheap length that shards are bucketed by."""
+    return sum(np.fromiter((len(text) for text in column), dtype=np.int64, count=len(column)) for column in columns)
 
 
 def loss_key(store: ArtifactStore, pool_path: Path, model: str, template: str | None, max_length: int, dtype: str,
@@ -270,11 +264,13 @@ def loss_table(pool_path: str | Path, model: str, template: str | None, max_leng
     pool = read_pool(pool_path)
     store = store or ArtifactStore.default()
     device = pick_device(device)
-    model_and_tokenizer = lazy_causal_lm(model, dtype=dtype, device=device, trust_remote_code=trust_remote_code)
+    precision = resolve_precision(dtype, device)
+    dtype = precision.dtype
+    model_and_tokenizer = LazyCausalLM(model, dtype=dtype, device=device, trust_remote_code=trust_remote_code)
 
-    def compute(start: int, stop: int) -> pa.Table:
+    def compute(rows: np.ndarray) -> pa.Table:
         lm, tokenizer = model_and_tokenizer()
-        part = pool.iloc[start:stop]
+        part = pool.iloc[rows]
         extra = {}
         if reference is None:
             cond, direct, kept, truncated = build_sequences(list(part["input"]), list(part["target"]), tokenizer,
@@ -295,11 +291,12 @@ def loss_table(pool_path: str | Path, model: str, template: str | None, max_leng
 
     key = loss_key(store, pool_path, model, template, max_length, dtype, reference, direct_prefix)
     config = {"model": model, "template": template, "max_length": max_length, "dtype": dtype,
-              "code_version": CODE_VERSION, **({"reference": reference} if reference else {}),
+              "precision": precision.as_dict(), "code_version": CODE_VERSION,
+              **({"reference": reference} if reference else {}),
               **({"direct_prefix": direct_prefix} if direct_prefix is not None else {})}
     run = run_sharded(store, KIND, key, len(pool), compute, shard_rows=shard_rows,
                       description=f"losses {pool_path.name}" + (f" ({reference})" if reference else ""),
-                      device=device, on_shard=on_shard,
+                      device=device, on_shard=on_shard, lengths=text_lengths(pool["input"], pool["target"]),
                       inputs={"pool": str(pool_path), "pool_sha256_16": file_fingerprint(pool_path),
                               "model": model_fingerprint(model)}, config=config)
     if out is not None:
@@ -324,11 +321,13 @@ def instruction_loss_table(pool_path: str | Path, model: str, max_length: int, *
     pool = read_pool(pool_path)
     store = store or ArtifactStore.default()
     device = pick_device(device)
-    model_and_tokenizer = lazy_causal_lm(model, dtype=dtype, device=device, trust_remote_code=trust_remote_code)
+    precision = resolve_precision(dtype, device)
+    dtype = precision.dtype
+    model_and_tokenizer = LazyCausalLM(model, dtype=dtype, device=device, trust_remote_code=trust_remote_code)
 
-    def compute(start: int, stop: int) -> pa.Table:
+    def compute(rows: np.ndarray) -> pa.Table:
         lm, tokenizer = model_and_tokenizer()
-        part = pool.iloc[start:stop]
+        part = pool.iloc[rows]
         prefix = fallback_prefix(tokenizer)
         encoded = tokenizer(list(part["input"]), add_special_tokens=False)["input_ids"]
         sequences = [Scored(prefix + ids[:max_length - 1], 1, len(ids[:max_length - 1])) for ids in encoded]
@@ -343,10 +342,12 @@ def instruction_loss_table(pool_path: str | Path, model: str, max_length: int, *
     key = store.key(INSTRUCTION_KIND, file_fingerprint(pool_path), model_fingerprint(model), max_length, dtype,
                     code_version=CODE_VERSION)
     return run_sharded(store, INSTRUCTION_KIND, key, len(pool), compute, shard_rows=shard_rows, device=device,
+                       lengths=text_lengths(pool["input"]),
                        description=f"instruction perplexity {pool_path.name}",
                        inputs={"pool": str(pool_path), "pool_sha256_16": file_fingerprint(pool_path),
                                "model": model_fingerprint(model)},
-                       config={"model": model, "max_length": max_length, "dtype": dtype, "code_version": CODE_VERSION})
+                       config={"model": model, "max_length": max_length, "dtype": dtype,
+                               "precision": precision.as_dict(), "code_version": CODE_VERSION})
 
 
 def export_table(run: TableRun, out: Path) -> None:

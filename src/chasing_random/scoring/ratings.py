@@ -135,16 +135,19 @@ def _judge_table(kind: str, pool_path: Path, judge: Judge, ids: list[str] | None
     key = store.key(kind, file_fingerprint(pool_path), judge_identity(judge), config,
                     None if ids is None else fingerprint(sorted(ids)), code_version=CODE_VERSION)
 
-    def compute(start: int, stop: int) -> pa.Table:
-        return pa.Table.from_pylist(rate(pool.iloc[start:stop]), schema=TABLE_SCHEMA)
+    def compute(rows) -> pa.Table:
+        return pa.Table.from_pylist(rate(pool.iloc[rows]), schema=TABLE_SCHEMA)
 
+    # A local judge's shards are length-bucketed like any model's; an API judge's stay in pool order.
+    local = judge_identity(judge).get("backend") == "local"
     if retry_failed:
         dropped = forget_shards(store, kind, key, JUDGE_SHARD_ROWS,
-                                lambda shard: shard["failure"].null_count < shard.num_rows)
+                                lambda shard: shard["failure"].null_count < shard.num_rows, by_length=local)
         console.print(f"--retry-failed: {dropped} shard(s) of {kind} hold failed rows and are judged again")
 
     run = run_sharded(store, kind, key, len(pool), compute, shard_rows=JUDGE_SHARD_ROWS,
-                      description=f"{kind} {Path(pool_path).name}",
+                      description=f"{kind} {Path(pool_path).name}", work="judging",
+                      lengths=[len(a) + len(b) for a, b in zip(pool["input"], pool["target"])] if local else None,
                       inputs={"pool": str(pool_path), "pool_sha256_16": file_fingerprint(pool_path)},
                       config={"judge": judge_identity(judge), **config, "rows": len(pool),
                               "code_version": CODE_VERSION})

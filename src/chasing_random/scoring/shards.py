@@ -1,17 +1,23 @@
 """Sharded, resumable score tables in the artifact store: one Parquet file per finished shard.
 
-A table of kind K with key H lives at ``store/K/H/``: ``shards/00000.parquet`` ... are written
-atomically as they finish, then ``table.parquet`` and its manifest (written last = done). A rerun
-skips finished shards, so an interrupted run only redoes the shard it was in.
+A table of kind K with key H lives at ``store/K/H/``: ``shards-R/00000.parquet`` ... are written
+atomically as they finish (the file is the shard's completion marker), then ``table.parquet`` and
+its manifest (written last = done). A rerun skips finished shards, so an interrupted run only
+redoes the shards it was in. Model-scored tables are length-bucketed (``shards-R-by-length``):
+rows are sorted by length and cut into shards of equal total length, so no shard is much slower
+than the others and each batches similar lengths. Shards run on the current shard executor
+(in this process, or on Ray workers: see ``scoring.executors``); the joined table is in pool order
+whatever the executor, shard count or order of completion.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
@@ -50,19 +56,47 @@ def zero_cost(device: str = "cpu") -> dict:
     return {"device": device, "device_hours": 0.0, "api_tokens": {}}
 
 
-def shard_path(folder: Path, shard_rows: int, index: int) -> Path:
+def shard_folder(folder: Path, shard_rows: int, by_length: bool) -> Path:
+    """The folder of a table's shards for one layout (row-range or length-bucketed)."""
+    return folder / (f"shards-{shard_rows}-by-length" if by_length else f"shards-{shard_rows}")
+
+
+def shard_path(folder: Path, shard_rows: int, index: int, by_length: bool = False) -> Path:
     """Where shard ``index`` of a table cut into ``shard_rows``-row shards lives."""
-    return folder / f"shards-{shard_rows}" / f"{index:05d}.parquet"
+    return shard_folder(folder, shard_rows, by_length) / f"{index:05d}.parquet"
+
+
+def shard_layout(n_rows: int, shard_rows: int, lengths: Sequence[int] | None = None) -> list[np.ndarray]:
+    """The pool rows of each shard: ``ceil(n / shard_rows)`` shards, in pool order, or with ``lengths``
+    longest first and cut so every shard holds about the same total length (at least one row each).
+
+    Deterministic: ties in length keep pool order, so every executor and rerun cuts the same shards.
+    """
+    n_shards = max(1, -(-n_rows // shard_rows))
+    if lengths is None or n_rows == 0:
+        return [np.arange(start, min(start + shard_rows, n_rows)) for start in range(0, max(n_rows, 1), shard_rows)]
+    lengths = np.asarray(lengths, dtype=np.int64)
+    order = np.lexsort((np.arange(n_rows), -lengths))  # longest first, then pool order
+    cumulative = np.cumsum(np.maximum(lengths[order], 1))
+    targets = cumulative[-1] * np.arange(1, n_shards) / n_shards
+    above = np.minimum(np.searchsorted(cumulative, targets, side="left"), n_rows - 1)
+    below = np.maximum(above - 1, 0)
+    nearer_below = (above > 0) & (targets - cumulative[below] <= cumulative[above] - targets)
+    cuts = np.where(nearer_below, below, above) + 1  # cut where the running length is nearest the target
+    step = np.arange(n_shards - 1)
+    cuts = np.maximum.accumulate(np.maximum(cuts, 1) - step) + step  # strictly increasing: no empty shard
+    cuts = np.minimum(cuts, n_rows - (n_shards - 1 - step))
+    return [order[a:b] for a, b in zip([0, *cuts], [*cuts, n_rows])]
 
 
 def forget_shards(store: ArtifactStore, kind: str, key: str, shard_rows: int,
-                  redo: Callable[[pa.Table], bool]) -> int:
+                  redo: Callable[[pa.Table], bool], by_length: bool = False) -> int:
     """Delete the finished shards for which ``redo(shard)`` is true, and the joined table if any was.
 
     The next ``run_sharded`` call recomputes exactly those shards; returns how many were dropped.
     """
     folder = store.path(kind, key)
-    dropped = [path for path in sorted((folder / f"shards-{shard_rows}").glob("*.parquet"))
+    dropped = [path for path in sorted(shard_folder(folder, shard_rows, by_length).glob("*.parquet"))
                if redo(pq.read_table(path))]
     for path in dropped:
         path.unlink()
@@ -74,47 +108,61 @@ def forget_shards(store: ArtifactStore, kind: str, key: str, shard_rows: int,
 
 
 def run_sharded(store: ArtifactStore, kind: str, key: str, n_rows: int,
-                compute: Callable[[int, int], pa.Table], *, shard_rows: int = DEFAULT_SHARD_ROWS,
+                compute: Callable[[np.ndarray], pa.Table], *, shard_rows: int = DEFAULT_SHARD_ROWS,
                 description: str, inputs: dict, config: dict, device: str = "cpu",
-                on_shard: Callable[[int, int], None] | None = None) -> TableRun:
-    """Compute ``compute(start, stop)`` for every missing shard of ``n_rows``, then join the shards.
+                on_shard: Callable[[int, int], None] | None = None, lengths: Sequence[int] | None = None,
+                work: str = "scoring") -> TableRun:
+    """Compute ``compute(rows)`` (pool row indices) for every missing shard, then join the shards.
 
-    ``on_shard(done, total)`` is called after each shard is safely on disk (progress, tests).
-    The manifest records the device-hours of all shards, summed across resumed runs.
+    ``lengths`` (one per row) turns on length bucketing; ``work`` names the resource kind the shards
+    ask a cluster for (``scoring``, ``embedding``, ``judging``). ``on_shard(done, total)`` is called
+    after each shard is safely on disk (progress, tests). The manifest records the device-hours of
+    all shards, summed across resumed runs.
     """
+    from chasing_random.scoring.executors import ShardTask, current_executor
+
     folder = store.path(kind, key)
     final = folder / TABLE_FILE
     if store.done(kind, key, TABLE_FILE):
         return TableRun(final, pq.read_table(final), zero_cost(device), read_manifest(final), reused=True)
     started = time.time()
-    starts = list(range(0, n_rows, shard_rows)) or [0]
-    computed, spent = [], 0.0
-    with progress_bar(description, len(starts)) as advance:
-        for index, start in enumerate(starts):
-            path = shard_path(folder, shard_rows, index)
-            if not path.exists():
-                tick = time.perf_counter()
-                table = compute(start, min(start + shard_rows, n_rows))
-                seconds = time.perf_counter() - tick
-                table = table.replace_schema_metadata({"device_seconds": repr(seconds)})
-                with atomic_path(path) as tmp:
-                    pq.write_table(table, tmp)
-                computed.append(index)
-                spent += seconds
+    by_length = lengths is not None
+    layout = shard_layout(n_rows, shard_rows, lengths)
+    paths = [shard_path(folder, shard_rows, i, by_length) for i in range(len(layout))]
+    todo = [ShardTask(index, f"{kind}/{key}/{path.parent.name}/{path.name}", rows, path)
+            for index, (rows, path) in enumerate(zip(layout, paths)) if not path.exists()]
+    finished = len(layout) - len(todo)
+    with progress_bar(description, len(layout)) as advance:
+        advance(finished)
+
+        def done(task: "ShardTask") -> None:
+            nonlocal finished
+            finished += 1
             advance(1)
             if on_shard is not None:
-                on_shard(index + 1, len(starts))
-    shards = [pq.read_table(shard_path(folder, shard_rows, i)) for i in range(len(starts))]
+                on_shard(finished, len(layout))
+
+        seconds = current_executor().run(todo, compute, work=work, on_done=done)
+    shards = [pq.read_table(path) for path in paths]
     total_seconds = sum(float((t.schema.metadata or {}).get(b"device_seconds", b"0")) for t in shards)
     table = pa.concat_tables([t.replace_schema_metadata(None) for t in shards])
+    if by_length:
+        table = table.take(np.argsort(np.concatenate(layout), kind="stable"))
     with atomic_path(final) as tmp:
         pq.write_table(table, tmp)
     total_cost = {"device": device, "device_hours": total_seconds / 3600, "api_tokens": {}}
     manifest = write_manifest(final, kind=kind, inputs=inputs, config=config, started=started,
-                              extra={"key": key, "rows": table.num_rows, "shards": len(starts),
-                                     "shard_rows": shard_rows, "cost": total_cost})
-    return TableRun(final, table, {"device": device, "device_hours": spent / 3600, "api_tokens": {}},
-                    manifest, reused=False, computed_shards=computed)
+                              extra={"key": key, "rows": table.num_rows, "shards": len(layout),
+                                     "shard_rows": shard_rows, "length_bucketed": by_length, "cost": total_cost})
+    return TableRun(final, table, {"device": device, "device_hours": seconds / 3600, "api_tokens": {}},
+                    manifest, reused=False, computed_shards=sorted(t.index for t in todo))
+
+
+def write_shard(task_path: Path, table: pa.Table, seconds: float) -> None:
+    """Write one finished shard atomically, with the seconds it took in its metadata."""
+    table = table.replace_schema_metadata({"device_seconds": repr(seconds)})
+    with atomic_path(task_path) as tmp:
+        pq.write_table(table, tmp)
 
 
 def model_fingerprint(name: str) -> dict:

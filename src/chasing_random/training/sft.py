@@ -99,13 +99,19 @@ def batch_plan(preset: Preset, devices: int) -> dict[str, int]:
 
 
 def precision_flags(preset: Preset, device_type: str) -> dict[str, bool]:
-    """``bf16``/``fp16`` Trainer flags; ``auto`` = bf16 on GPUs that support it, fp32 elsewhere."""
-    import torch
-
-    precision = preset.precision
-    if precision == "auto":
-        precision = "bf16" if device_type == "cuda" and torch.cuda.is_bf16_supported() else "fp32"
+    """``bf16``/``fp16`` Trainer flags; ``auto`` = bf16 on GPUs that support it and on CPUs with native
+    bf16 matrix units (AMX, avx512_bf16), fp32 elsewhere."""
+    precision = training_precision(preset, device_type)
     return {"bf16": precision == "bf16", "fp16": precision == "fp16"}
+
+
+def training_precision(preset: Preset, device_type: str) -> str:
+    """The preset's precision with ``auto`` resolved for this device (bf16, fp16 or fp32)."""
+    from chasing_random.models.precision import resolve_precision
+
+    if preset.precision != "auto":
+        return preset.precision
+    return "bf16" if resolve_precision("auto", device_type).dtype == "bfloat16" else "fp32"
 
 
 def _lora_config(preset: Preset, n_layers: int):
@@ -236,6 +242,7 @@ def train_model(subset, base_model: str, out_dir, *, preset: str = "cpu-lora", o
                    "steps": int(trainer.state.global_step),
                    "resumed_from": Path(resume).name if resume else None, "batch": plan, "n_params": n_params,
                    "device_type": device_type, "device_count": devices,
+                   "precision": training_precision(recipe, device_type),
                    "train_flops": 6 * n_params * n_tokens, "device_hours": device_hours,
                    "gpu_hours": device_hours if device_type == "cuda" else 0.0,
                    "train_seconds": float(result.metrics["train_runtime"]),
