@@ -13,7 +13,7 @@ from chasing_random.cli.common import echo_json
 from chasing_random.data.pool import build_pool, merge_pools, pool_info
 from chasing_random.data.sources import JOINS, SOURCES, AdapterOptions
 from chasing_random.errors import ChaseError
-from chasing_random.ui import console, progress_bar
+from chasing_random.ui import console, progress_bar, styled
 
 pool_app = typer.Typer(help="Build, merge and inspect instruction pools.", no_args_is_help=True)
 app.add_typer(pool_app, name="pool")
@@ -29,8 +29,8 @@ def _print_report(report) -> None:
         for reason, count in sorted(report.reasons.items(), key=lambda kv: -kv[1]):
             console.print(f"  {count:>6}  {reason}")
     console.print(f"read {report.read} = kept {report.kept} + sampled out {report.sampled_out} + quarantined "
-                  f"{report.quarantined} + duplicates {report.duplicates}: "
-                  + ("[green]reconciles[/]" if report.reconciles else "[red]does not reconcile[/]"))
+                  f"{report.quarantined} + duplicates {report.duplicates}:"
+                  , styled("reconciles", "green") if report.reconciles else styled("does not reconcile", "red"))
 
 
 @pool_app.command("build")
@@ -47,6 +47,7 @@ def build(
     limit: Optional[int] = typer.Option(None, help="Keep a seeded sample of N rows."),
     seed: int = typer.Option(0, help="Seed of the --limit sample."),
     split: str = typer.Option("train", help="Split of a hub dataset."),
+    allow_empty: bool = typer.Option(False, "--allow-empty", help="Write the pool even when no row is kept."),
 ) -> None:
     """Normalise a source into a pool of {id, input, target, source, meta}.
 
@@ -58,7 +59,8 @@ def build(
                              context_field=context_field)
     with progress_bar(f"reading {path_or_hub_id}", None) as advance:
         report = build_pool(source, path_or_hub_id, out, options=options, on_error=on_error, limit=limit,
-                            seed=seed, split=split, progress=lambda n: advance(1))
+                            seed=seed, split=split, progress=lambda n: advance(1),
+                            allow_empty=allow_empty)
     _print_report(report)
 
 
@@ -68,12 +70,13 @@ def merge(
     out: Path = typer.Option(..., "--out", help="Merged pool file."),
     limit: Optional[int] = typer.Option(None, help="Keep a seeded sample of N rows."),
     seed: int = typer.Option(0, help="Seed of the --limit sample."),
+    allow_empty: bool = typer.Option(False, "--allow-empty", help="Write the pool even when no row is kept."),
 ) -> None:
     """Merge pools (exact duplicates dropped) and optionally subsample.
 
     Example: chase pool merge alpaca.parquet dolly.parquet --out mixed.parquet --limit 5000 --seed 1
     """
-    _print_report(merge_pools(list(pools), out, limit=limit, seed=seed))
+    _print_report(merge_pools(list(pools), out, limit=limit, seed=seed, allow_empty=allow_empty))
 
 
 @pool_app.command("info")

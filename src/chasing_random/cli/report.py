@@ -26,7 +26,7 @@ def report(
     Example: chase report runs/demo
     """
     result = build_report(run_dir, resamples=resamples, confidence=confidence, seed=seed)
-    out = Console()
+    out = Console(markup=False)
     table = Table(title="generalisation: settings where each strategy beats / ties / loses to random")
     for column in ("strategy", BETTER, TIE, WORSE):
         table.add_column(column, justify="left" if column == "strategy" else "right")

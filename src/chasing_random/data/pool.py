@@ -23,7 +23,15 @@ from chasing_random.data.readers import RawRow, read_rows
 from chasing_random.data.records import POOL_COLUMNS, Rejection, RowError
 from chasing_random.data.sources import AdapterOptions, get_adapter
 from chasing_random.errors import ChaseError
-from chasing_random.store import atomic_path, file_fingerprint, write_manifest
+from chasing_random.store import (
+    atomic_path,
+    check_target,
+    file_fingerprint,
+    manifest_path,
+    note_input,
+    scratch_path,
+    write_manifest,
+)
 
 POOL_SCHEMA = pa.schema([(name, pa.string()) for name in POOL_COLUMNS])
 ON_ERROR = ("fail", "skip")
@@ -84,7 +92,13 @@ def hub_rows(hub_id: str, split: str = "train") -> Iterator[RawRow]:
 def _raw_rows(path_or_hub: str, split: str) -> tuple[Iterable[RawRow | Rejection], dict]:
     path = Path(path_or_hub)
     if path.exists():
-        return read_rows(path), {"path": str(path), "sha256_16": file_fingerprint(path)}
+        rows = read_rows(path)
+        note_input(path)
+        try:
+            digest = file_fingerprint(path)
+        except OSError as exc:
+            raise ChaseError(f"{path}: cannot be read: {exc.strerror}") from None
+        return rows, {"path": str(path), "sha256_16": digest}
     if path_or_hub.count("/") == 1 and not path.suffix and not path_or_hub.startswith((".", "/")):
         return hub_rows(path_or_hub, split), {"hub_id": path_or_hub, "split": split}
     raise ChaseError(f"{path_or_hub}: no such file (and not a hub id of the form owner/name)")
@@ -114,18 +128,30 @@ def subsample_indices(n: int, limit: int | None, seed: int | list[int], option: 
     return np.sort(np.random.default_rng(seed).choice(n, size=limit, replace=False))
 
 
-def _finish(tmp_rows: Path, out: Path, report: BuildReport, limit: int | None, seed: int) -> None:
+def _finish(tmp_rows: Path, tmp_out: Path, report: BuildReport, limit: int | None, seed: int,
+            allow_empty: bool) -> None:
+    """Subsample the collected rows into ``tmp_out``; keeping no row is an error unless allowed."""
     table = pq.read_table(tmp_rows)
     keep = subsample_indices(table.num_rows, limit, seed)
     report.sampled_out = table.num_rows - len(keep)
     report.kept = len(keep)
-    with atomic_path(out) as tmp:
-        pq.write_table(table.take(pa.array(keep)) if report.sampled_out else table, tmp)
+    if not report.kept and not allow_empty:
+        reasons = "; ".join(f"{n} x {r}" for r, n in sorted(report.reasons.items(), key=lambda kv: -kv[1])[:3])
+        raise ChaseError(f"{report.out}: no row kept (read {report.read}, quarantined {report.quarantined}, "
+                         f"duplicates {report.duplicates}{'; most common: ' + reasons if reasons else ''}); nothing "
+                         "written; fix the input or pass --allow-empty to write an empty pool")
+    pq.write_table(table.take(pa.array(keep)) if report.sampled_out else table, tmp_out)
+
+
+def _check_outputs(out: Path) -> None:
+    """Refuse before any work when the pool, its quarantine or its manifest could not be written."""
+    for target in (out, quarantine_path(out), manifest_path(out)):
+        check_target(target)
 
 
 def build_pool(source: str, path_or_hub: str, out: str | Path, *, options: AdapterOptions | None = None,
                on_error: str = "fail", limit: int | None = None, seed: int = 0,
-               split: str = "train", progress=None) -> BuildReport:
+               split: str = "train", progress=None, allow_empty: bool = False) -> BuildReport:
     """Read a source into a pool file; see the module docstring for the error policy."""
     if on_error not in ON_ERROR:
         raise ChaseError(f"unknown --on-error '{on_error}'; valid: {', '.join(ON_ERROR)}")
@@ -134,6 +160,7 @@ def build_pool(source: str, path_or_hub: str, out: str | Path, *, options: Adapt
     out = Path(out)
     started = time.time()
     raw_rows, input_info = _raw_rows(path_or_hub, split)
+    _check_outputs(out)
     report = BuildReport(out=str(out))
     rejections: list[Rejection] = []
     seen: set[str] = set()
@@ -163,16 +190,15 @@ def build_pool(source: str, path_or_hub: str, out: str | Path, *, options: Adapt
             reason = f"{item.field}: {item.reason.split(' (')[0].split(' at byte')[0]}"
             report.reasons[reason] = report.reasons.get(reason, 0) + 1
 
-    with atomic_path(out.with_name(out.name + ".rows")) as tmp_rows:
+    with atomic_path(out) as tmp_out, scratch_path(out) as tmp_rows:
         _write_rows(kept_rows(), tmp_rows)
         report.quarantined = len(rejections)
-        _finish(tmp_rows, out, report, limit, seed)
+        _finish(tmp_rows, tmp_out, report, limit, seed, allow_empty)
     qpath = quarantine_path(out)
     qpath.unlink(missing_ok=True)  # a quarantine file from an earlier build would no longer be true
     if rejections:
-        with atomic_path(qpath) as tmp:
-            tmp.write_text("".join(json.dumps(r.as_row(), ensure_ascii=False) + "\n" for r in rejections),
-                           encoding="utf-8")
+        with atomic_path(qpath) as tmp:  # ASCII-escaped: a raw row may hold text no UTF-8 file can store
+            tmp.write_text("".join(json.dumps(r.as_row()) + "\n" for r in rejections), encoding="utf-8")
         report.quarantine_file = str(qpath)
     write_manifest(out, kind="pool", inputs={"source": source, **input_info},
                    config={"join": options.join, "input_field": options.input_field,
@@ -187,6 +213,9 @@ def read_pool(path: str | Path):
     path = Path(path)
     if not path.exists():
         raise ChaseError(f"{path}: pool file not found (make one with `chase pool build`)")
+    if path.is_dir():
+        raise ChaseError(f"{path}: is a folder; give a pool Parquet file")
+    note_input(path)
     try:
         table = pq.read_table(path)
     except Exception as exc:
@@ -202,10 +231,14 @@ def pool_name(path: str | Path) -> str:
     return Path(path).stem
 
 
-def merge_pools(paths: list[str | Path], out: str | Path, *, limit: int | None = None, seed: int = 0) -> BuildReport:
+def merge_pools(paths: list[str | Path], out: str | Path, *, limit: int | None = None, seed: int = 0,
+                allow_empty: bool = False) -> BuildReport:
     """Concatenate pools, drop exact duplicates across them, optionally subsample with a seed."""
     started = time.time()
     out = Path(out)
+    for path in paths:
+        note_input(path)
+    _check_outputs(out)
     report = BuildReport(out=str(out))
     seen: set[str] = set()
 
@@ -219,9 +252,9 @@ def merge_pools(paths: list[str | Path], out: str | Path, *, limit: int | None =
                 seen.add(row["id"])
                 yield row
 
-    with atomic_path(out.with_name(out.name + ".rows")) as tmp_rows:
+    with atomic_path(out) as tmp_out, scratch_path(out) as tmp_rows:
         _write_rows(rows(), tmp_rows)
-        _finish(tmp_rows, out, report, limit, seed)
+        _finish(tmp_rows, tmp_out, report, limit, seed, allow_empty)
     write_manifest(out, kind="pool", inputs={"merged": [str(p) for p in paths]},
                    config={"limit": limit, "seed": seed}, started=started, extra={"counts": report.as_dict()})
     return report

@@ -20,7 +20,7 @@ from chasing_random.data.templates import get_template
 from chasing_random.errors import ChaseError
 from chasing_random.store import fingerprint, read_manifest, write_json_atomic, write_manifest
 from chasing_random.training.presets import Preset, get_preset
-from chasing_random.ui import console
+from chasing_random.ui import console, styled
 
 CHECKPOINTS = "checkpoints"
 ADAPTER = "adapter"
@@ -192,8 +192,8 @@ def train_model(subset, base_model: str, out_dir, *, preset: str = "cpu-lora", o
     n_params = sum(p.numel() for p in model.parameters())
     columns, counts = tokenize_rows(records, tokenizer, recipe.template, recipe.max_length, recipe.completion_only)
     if counts["n_truncated"]:
-        console.print(f"[yellow]{counts['n_truncated']} of {len(records)} rows exceed max_length "
-                      f"{recipe.max_length} tokens (longest {counts['max_row_tokens']}); truncated[/]")
+        console.print(styled(f"{counts['n_truncated']} of {len(records)} rows exceed max_length {recipe.max_length} "
+                             f"tokens (longest {counts['max_row_tokens']}); truncated", "yellow"))
     plan = batch_plan(recipe, devices)
     checkpoints = out_dir / CHECKPOINTS
     resume = _resume_point(checkpoints, key)
