@@ -259,6 +259,11 @@ class ArtifactStore:
 
     root: Path
 
+    def __post_init__(self) -> None:
+        if self.root.exists() and not self.root.is_dir():
+            raise ChaseError(f"{self.root}: the artifact store (--store) is a file; give a folder (it is created "
+                             "when missing)")
+
     @classmethod
     def default(cls) -> "ArtifactStore":
         return cls(Path(os.environ.get("CHASE_STORE", default_home() / "store")))

@@ -14,6 +14,7 @@ from matplotlib.ticker import FuncFormatter  # noqa: E402
 
 from chasing_random.analysis.compare import SettingResult  # noqa: E402
 from chasing_random.analysis.results import FULL, RANDOM  # noqa: E402
+from chasing_random.store import atomic_path  # noqa: E402
 
 
 def cost_floor(costs: list[float]) -> float:
@@ -69,7 +70,7 @@ def figure1(results: list[SettingResult], costs: dict[str, float], title: str, o
         ax.set_visible(False)
     fig.suptitle(title, fontsize=14)
     fig.tight_layout()
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, dpi=110, metadata={"Software": None})
+    with atomic_path(out) as tmp:
+        fig.savefig(tmp, format="png", dpi=110, metadata={"Software": None})
     plt.close(fig)
     return out

@@ -9,7 +9,7 @@ import typer
 
 from chasing_random.cli.common import echo_json
 from chasing_random.cli.score import score_app
-from chasing_random.store import ArtifactStore
+from chasing_random.store import ArtifactStore, atomic_path
 from chasing_random.ui import console
 
 
@@ -25,8 +25,8 @@ def _report(table, judge, max_failure_rate: float, what: str, out: Optional[Path
     from chasing_random.scoring.ratings import failure_summary
 
     if out is not None:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        table.frame.to_parquet(out, index=False)
+        with atomic_path(out) as tmp:
+            table.frame.to_parquet(tmp, index=False)
     scored = table.frame[table.frame["failure"].isna()]["score"]
     summary = {"table": str(table.run.path), "rows": len(table.frame), "failed": len(table.failures),
                "failure_rate": round(table.failure_rate(), 6), "reused": table.run.reused,

@@ -28,6 +28,8 @@ from chasing_random.evaluation.outputs import (
 from chasing_random.evaluation.winrate import winrate_metrics
 from chasing_random.judges.base import Judge, JudgeReply
 from chasing_random.store import (
+    check_target,
+    ensure_folder,
     file_fingerprint,
     fingerprint,
     jsonl_lines,
@@ -224,7 +226,8 @@ def run_pairwise(candidate_path: str | Path, reference_paths: list[str | Path], 
     if done:
         console.print(f"pairwise: resuming, {len(done)} of {len(pairs)} prompts already judged")
     partial = out_dir / "annotations.partial.jsonl"
-    out_dir.mkdir(parents=True, exist_ok=True)
+    ensure_folder(out_dir, "pairwise output folder")
+    check_target(partial)
     with open(partial, "a", encoding="utf-8") as handle:
         for start in range(0, len(remaining), chunk_size):
             chunk = remaining[start:start + chunk_size]

@@ -13,7 +13,7 @@ from pathlib import Path
 from chasing_random.config import ExperimentConfig
 from chasing_random.errors import ChaseError
 from chasing_random.pipeline.plan import DONE_MARKER, Stage
-from chasing_random.store import ArtifactStore, jsonl_lines, redact, write_json_atomic
+from chasing_random.store import ArtifactStore, jsonl_lines, redact, write_json_atomic, write_text_atomic
 
 PAIRWISE_BENCHMARK = "alpaca_eval"
 
@@ -93,8 +93,7 @@ def run_generation(stage: Stage, store: ArtifactStore, config: ExperimentConfig)
 
         items = heldout_set(bench["limit"] or 200, bench["seed"])
         prompts = folder / "prompts.jsonl"
-        prompts.parent.mkdir(parents=True, exist_ok=True)
-        prompts.write_text("".join(json.dumps(i, ensure_ascii=False) + "\n" for i in items), encoding="utf-8")
+        write_text_atomic(prompts, "".join(json.dumps(i, ensure_ascii=False) + "\n" for i in items))
         benchmark, limit = f"file:{prompts}", None
     elif benchmark == "alpaca_eval_pairwise":
         benchmark = PAIRWISE_BENCHMARK

@@ -20,6 +20,7 @@ from chasing_random.errors import ChaseError
 from chasing_random.store import (
     ArtifactStore,
     atomic_path,
+    ensure_folder,
     file_fingerprint,
     write_manifest,
 )
@@ -154,7 +155,7 @@ def _jsonl(rows: list[dict]) -> str:
 def write_selection(ranking: Ranking, ctx: SelectionContext, strategy: str, out_dir: Path,
                     seed: int | None, started: float) -> dict:
     """Write subsets (prefixes of the ranking), the ranking file and the manifest; return the manifest."""
-    out_dir.mkdir(parents=True, exist_ok=True)
+    ensure_folder(out_dir, "selection folder (--out)")
     name = pool_name(ctx.pool_path)
     by_id = (ranking.lookup if ranking.lookup is not None else ctx.pool).set_index("id", drop=False)
     if len(set(ranking.ids)) != len(ranking.ids):
