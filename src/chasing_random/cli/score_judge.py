@@ -52,8 +52,9 @@ def judge_command(
     trust_remote_code: bool = typer.Option(False, help="Allow models with custom code (off by default)."),
     judge_option: Optional[list[str]] = typer.Option(None, help="Backend option KEY=VALUE, repeatable."),
     max_failure_rate: float = typer.Option(0.05, help="A failure rate above this is an error."),
-    retry_failed: bool = typer.Option(False, help="Call the judge again for rows that failed in a stored table "
-                                                  "(answered rows come from the response cache)."),
+    retry_failed: bool = typer.Option(True, "--retry-failed/--no-retry-failed",
+                                      help="Call the judge again for rows that failed in a stored table (the "
+                                           "default; answered rows come from the response cache)."),
 ) -> None:
     """AlpaGasus 0-5 ratings: columns id, score, argmax, failure, raw, tokens, price, seconds, cached.
 
@@ -83,8 +84,9 @@ def deita_command(
     trust_remote_code: bool = typer.Option(False, help="Allow models with custom code (off by default)."),
     judge_option: Optional[list[str]] = typer.Option(None, help="Backend option KEY=VALUE, repeatable."),
     max_failure_rate: float = typer.Option(0.05, help="A failure rate above this is an error."),
-    retry_failed: bool = typer.Option(False, help="Call the judge again for rows that failed in a stored table "
-                                                  "(answered rows come from the response cache)."),
+    retry_failed: bool = typer.Option(True, "--retry-failed/--no-retry-failed",
+                                      help="Call the judge again for rows that failed in a stored table (the "
+                                           "default; answered rows come from the response cache)."),
 ) -> None:
     """DEITA expected scores over "1".."6" from one forward pass per row: columns id, score, argmax, failure, ...
 

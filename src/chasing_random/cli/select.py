@@ -57,6 +57,9 @@ def select_command(
     score_limit: Optional[int] = typer.Option(None, help="alpagasus/deita/superfilter: score a seeded sample "
                                                         "of N rows; the rest are excluded as not scored."),
     max_failure_rate: float = typer.Option(0.05, help="Judge failures above this rate are an error."),
+    retry_failed: bool = typer.Option(True, "--retry-failed/--no-retry-failed",
+                                      help="alpagasus/deita: ask the judge again for rows that failed in a stored "
+                                           "score table (the default)."),
     score: str = typer.Option("quality", help="deita: evol, quality (the study) or complexity."),
     complexity_scorer: Optional[str] = typer.Option(None, help="deita: complexity scorer model."),
     quality_scorer: Optional[str] = typer.Option(None, help="deita: quality scorer model."),

@@ -63,6 +63,7 @@ class SelectOptions:
     quality_scorer: str | None = None
     diversity_threshold: float = 0.9
     judge_options: list[str] | None = None
+    retry_failed: bool = True  # stored judge failures are asked again (answered rows come from the cache)
     extra: dict[str, Any] = field(default_factory=dict)
 
 

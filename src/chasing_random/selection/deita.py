@@ -40,7 +40,8 @@ def deita(ctx: SelectionContext) -> Ranking:
         judge = judge_for_selection(scorer_spec(ctx, kind), cache_root=ctx.store.root / "judge-responses",
                                     batch_size=o.batch_size, dtype=o.dtype, trust_remote_code=o.trust_remote_code,
                                     judge_options=o.judge_options)
-        table = deita_scores(ctx.pool_path, judge, kind, ids=sampled, store=ctx.store)
+        table = deita_scores(ctx.pool_path, judge, kind, ids=sampled, store=ctx.store,
+                             retry_failed=o.retry_failed)
         warnings.append(failure_summary(table, o.max_failure_rate, f"deita {kind} scorer"))
         frame = table.frame
         for row_id, failure in zip(frame["id"], frame["failure"]):
