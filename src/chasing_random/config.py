@@ -12,6 +12,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from chasing_random.errors import ChaseError
+from chasing_random.store import note_input
 
 DEFAULT_RANDOM_SEEDS = [0, 1, 2]
 BENCHMARK_KINDS = ("synth_heldout", "ifeval", "alpaca_eval_pairwise", "harness")
@@ -190,6 +191,24 @@ def _line_index(node, path=(), index=None) -> dict[tuple, int]:
     return index
 
 
+def _duplicate_key(node, path=()) -> tuple[str, int, int] | None:
+    """The first key that a YAML mapping holds twice, with both lines (YAML would keep the last silently)."""
+    stack = [(node, path)]
+    while stack:
+        current, where = stack.pop()
+        if isinstance(current, yaml.MappingNode):
+            seen: dict[str, int] = {}
+            for key_node, value_node in current.value:
+                key = str(key_node.value)
+                if key in seen and key != "<<":
+                    return ".".join(map(str, where + (key,))), seen[key], key_node.start_mark.line + 1
+                seen[key] = key_node.start_mark.line + 1
+                stack.append((value_node, where + (key,)))
+        elif isinstance(current, yaml.SequenceNode):
+            stack.extend((item, where + (position,)) for position, item in enumerate(current.value))
+    return None
+
+
 def _locate(loc: tuple, lines: dict[tuple, int]) -> int | None:
     for end in range(len(loc), 0, -1):
         if tuple(loc[:end]) in lines:
@@ -202,7 +221,15 @@ def load_experiment(path: str | Path) -> ExperimentConfig:
     path = Path(path)
     if not path.exists():
         raise ChaseError(f"{path}: experiment file not found")
-    text = path.read_text(encoding="utf-8")
+    if path.is_dir():
+        raise ChaseError(f"{path}: is a folder; give an experiment YAML file")
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise ChaseError(f"{path}: not UTF-8 text (byte {exc.start}); an experiment file is YAML") from None
+    except OSError as exc:
+        raise ChaseError(f"{path}: cannot be read: {exc.strerror}") from None
+    note_input(path)
     try:
         node = yaml.compose(text)
         data = yaml.safe_load(text)
@@ -210,6 +237,13 @@ def load_experiment(path: str | Path) -> ExperimentConfig:
         mark = getattr(exc, "problem_mark", None)
         where = f":{mark.line + 1}" if mark else ""
         raise ChaseError(f"{path}{where}: not valid YAML ({getattr(exc, 'problem', exc)})") from None
+    except RecursionError:
+        raise ChaseError(f"{path}: YAML nested too deeply to be an experiment file") from None
+    duplicate = _duplicate_key(node)
+    if duplicate is not None:
+        key, first, second = duplicate
+        raise ChaseError(f"{path}:{second}: duplicate key '{key}' (first at line {first}); YAML would silently keep "
+                         "only the last one, merge the two")
     if not isinstance(data, dict):
         raise ChaseError(f"{path}: an experiment file is a mapping of keys (name, pools, budgets, ...)")
     try:

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from chasing_random.config import BenchmarkConfig, ExperimentConfig, PoolConfig, StrategyConfig
+from chasing_random.errors import ChaseError
 from chasing_random.store import ArtifactStore, file_fingerprint, fingerprint
 
 STAGE_CODE_VERSION = "1"
@@ -63,62 +64,98 @@ def _pool_fingerprint(pool: PoolConfig) -> str:
 
 
 class Estimator:
-    """Rough device-hour estimates for ``--dry-run`` from FLOPs = 2 (inference) or 6 (training) x params x tokens."""
+    """Rough device-hour estimates for ``--dry-run``: a fixed per-stage overhead (imports aside: model
+    loading, trainer setup, saving) plus FLOPs = 2 (inference) or 2-6 (training, by how much of the
+    network backward reaches) x params x tokens. ``tests/test_hardening_faults.py`` checks it within 3x
+    of the measured stage wall times of a tiny grid."""
 
     TOKENS_PER_ROW = 300
+    SYNTH_TOKENS_PER_ROW = 40  # the audit pool's rows: 37.5 SmolLM2 tokens on average (2000 rows, seed 0)
     JUDGE_OVERHEAD_TOKENS = 150
+    OVERHEAD_S = {"pool": 0.5, "selection": 0.3, "model_selection": 5.0, "training": 15.0, "generation": 4.0,
+                  "evaluation": 0.1, "judge_evaluation": 4.0}
 
     def __init__(self, config: ExperimentConfig):
         self.config = config
         self.flops = config.prices.device_flops.get(config.device, config.prices.device_flops.get("cpu", 5e10))
         self.base_params = config.training.model_params or model_params(config.training.base_model)
 
-    def hours(self, flops: float) -> float:
-        return flops / self.flops / 3600
+    def hours(self, flops: float, overhead: str | None = None) -> float:
+        return (flops / self.flops + (self.OVERHEAD_S[overhead] if overhead else 0.0)) / 3600
 
     def pool_rows(self, pool: PoolConfig) -> int:
         return pool.n or pool.limit or pool.expected_rows or 10_000
 
+    def tokens_per_row(self, pool: PoolConfig | None = None) -> int:
+        pool = pool or self.config.pools[0]
+        return self.SYNTH_TOKENS_PER_ROW if pool.source == "synth" else self.TOKENS_PER_ROW
+
+    def pool(self, pool: PoolConfig) -> float:
+        return self.hours(0.0, "pool")
+
     def selection(self, strategy: StrategyConfig, pool: PoolConfig) -> float:
         rows = self.pool_rows(pool)
+        tokens = self.tokens_per_row(pool)
         name = strategy.name
+        limit = strategy.options.get("score_limit") or rows
         if name in ("superfilter", "cherry"):
             scorer = strategy.options.get("model") or self.config.training.base_model
-            hours = self.hours(2 * model_params(scorer) * rows * self.TOKENS_PER_ROW * 1.5)
+            hours = self.hours(2 * model_params(scorer) * min(rows, limit) * tokens * 1.5, "model_selection")
             if name == "cherry" and not strategy.options.get("skip_pre_experience"):
                 sample = strategy.options.get("clusters", 100) * strategy.options.get("per_cluster", 10)
-                hours += self.hours(2 * self.base_params * rows * self.TOKENS_PER_ROW / 3)  # embeddings+perplexity
-                hours += self.training(sample)
+                hours += self.hours(2 * self.base_params * rows * tokens / 3)  # embeddings+perplexity
+                hours += self.training(sample, pool)
             return hours
         if name in ("alpagasus", "deita"):
             judge = strategy.options.get("judge") or self.config.judge.spec
-            rows = min(rows, strategy.options.get("score_limit") or rows)
+            rows = min(rows, limit)
             passes = 2 if name == "deita" and strategy.options.get("score", "quality") == "evol" else 1
             if judge.startswith(("openai:", "http")):
-                return 0.0  # paid in API tokens, see the prices section
+                return self.hours(0.0, "selection")  # paid in API tokens, see the prices section
             return passes * self.hours(2 * model_params(judge.split(":", 1)[-1]) * rows *
-                                       (self.TOKENS_PER_ROW + self.JUDGE_OVERHEAD_TOKENS))
-        return 0.0
+                                       (tokens + self.JUDGE_OVERHEAD_TOKENS), "model_selection")
+        return self.hours(0.0, "selection")
 
-    def training(self, rows: int) -> float:
+    def training(self, rows: int, pool: PoolConfig | None = None) -> float:
+        """Tokens trained (capped by max_length and max_steps) x params x 6 for full fine-tuning, or 2 + 2 x
+        the share of layers LoRA adapts (backward stops at the lowest adapted layer; no weight gradients)."""
         from chasing_random.training.presets import get_preset
 
-        epochs = get_preset(self.config.training.preset, self.config.training.overrides).epochs
-        return self.hours(6 * self.base_params * rows * self.TOKENS_PER_ROW * epochs)
+        recipe = get_preset(self.config.training.preset, self.config.training.overrides)
+        tokens = min(self.tokens_per_row(pool), recipe.max_length)
+        examples = rows * recipe.epochs
+        if recipe.max_steps and recipe.max_steps > 0:
+            examples = min(examples, recipe.max_steps * recipe.effective_batch)
+        factor = 6.0
+        if recipe.lora:
+            layers = model_layers(self.config.training.base_model)
+            share = min(1.0, recipe.lora_layers / layers) if recipe.lora_layers and layers else 1.0
+            factor = 2.0 + 2.0 * share
+        return self.hours(factor * self.base_params * examples * tokens, "training")
 
     def generation(self, bench: BenchmarkConfig) -> float:
         prompts = bench.limit or {"ifeval": 541, "alpaca_eval_pairwise": 805, "synth_heldout": 200}.get(bench.name, 500)
         new_tokens = bench.max_new_tokens or self.config.generation.max_new_tokens or 256
-        return self.hours(2 * self.base_params * prompts * (100 + new_tokens))
+        return self.hours(2 * self.base_params * prompts * (100 + new_tokens), "generation")
 
     def evaluation(self, bench: BenchmarkConfig) -> float:
         prompts = bench.limit or 805
         if bench.name == "alpaca_eval_pairwise" and not self.config.judge.spec.startswith("openai:"):
             judge = model_params(self.config.judge.spec.split(":", 1)[-1])
-            return self.hours(2 * judge * prompts * 700 * (2 if bench.both_orders else 1))
+            return self.hours(2 * judge * prompts * 700 * (2 if bench.both_orders else 1), "judge_evaluation")
         if bench.name == "harness":
-            return self.hours(2 * self.base_params * (bench.limit or 2000) * 400 * len(bench.tasks))
-        return 0.0
+            return self.hours(2 * self.base_params * (bench.limit or 2000) * 400 * len(bench.tasks), "generation")
+        return self.hours(0.0, "evaluation")
+
+
+def model_layers(name: str) -> int | None:
+    """Transformer layers of a model from its config (offline when local), or None when unknown."""
+    if name == "smollm2-135m-instruct":
+        return 30
+    config_file = Path(name).expanduser() / "config.json"
+    if config_file.exists():
+        return json.loads(config_file.read_text()).get("num_hidden_layers")
+    return None
 
 
 def model_params(name: str) -> float:
@@ -148,15 +185,87 @@ def random_strategies(config: ExperimentConfig) -> list[tuple[StrategyConfig, li
     return plan
 
 
+def _check_model(name: str, where: str) -> None:
+    """A model name must be a packaged alias, an existing folder or an ``owner/name`` hub id."""
+    from chasing_random.models.loading import EMBEDDER_ALIASES, MODEL_ALIASES
+
+    if name in MODEL_ALIASES + EMBEDDER_ALIASES or Path(name).expanduser().is_dir():
+        return
+    if name.count("/") == 1 and not name.startswith((".", "/", "~")) and all(name.split("/")):
+        return
+    raise ChaseError(f"{where}: unknown model '{name}'; expected an alias ({', '.join(MODEL_ALIASES + EMBEDDER_ALIASES)}), "
+                     "an existing folder, or an owner/name hub id")
+
+
+def _check_judge(spec: str, where: str) -> None:
+    from chasing_random.judges.factory import BACKENDS
+
+    backend, sep, name = spec.partition(":")
+    if not sep or backend not in BACKENDS:  # a bare model name means a local judge (judge_for_selection)
+        backend, name = "local", spec
+    if not name:
+        raise ChaseError(f"{where}: judge spec '{spec}': expected local:NAME or openai:MODEL")
+    if backend == "local":
+        _check_model(name, where)
+
+
+def _check_source(path: str, where: str) -> None:
+    if Path(path).exists() or (path.count("/") == 1 and not Path(path).suffix and not path.startswith((".", "/"))):
+        return
+    raise ChaseError(f"{where}: '{path}': no such file (and not a hub id of the form owner/name)")
+
+
+def check_names(config: ExperimentConfig) -> None:
+    """Resolve every name of the grid (sources, pool files, strategies, templates, presets, models,
+    judges) before anything runs, so a typo fails the dry run instead of the stage that reaches it."""
+    from chasing_random.data.sources import get_adapter
+    from chasing_random.data.templates import get_template
+    from chasing_random.selection.base import get_strategy
+    from chasing_random.training.presets import get_preset
+
+    def located(where: str, check, *args) -> None:
+        try:
+            check(*args)
+        except ChaseError as exc:
+            message = str(exc)
+            raise ChaseError(message if message.startswith(where) else f"{where}: {message}") from None
+
+    for i, pool in enumerate(config.pools):
+        if pool.source != "synth":
+            located(f"pools[{i}].source", get_adapter, pool.source)
+            _check_source(pool.path, f"pools[{i}].path")
+        if pool.whole_source:
+            _check_source(pool.whole_source, f"pools[{i}].whole_source")
+    for i, strategy in enumerate(config.strategies):
+        where = f"strategies[{i}]"
+        located(f"{where}.name", get_strategy, strategy.name)
+        options = strategy.options
+        if options.get("template"):
+            located(f"{where}.options.template", get_template, options["template"])
+        if options.get("preset"):
+            located(f"{where}.options.preset", get_preset, options["preset"])
+        for key in ("model", "embedder", "tokenizer"):
+            if options.get(key):
+                _check_model(str(options[key]), f"{where}.options.{key}")
+        for key in ("judge", "complexity_scorer", "quality_scorer"):
+            if options.get(key):
+                _check_judge(str(options[key]), f"{where}.options.{key}")
+    recipe = get_preset(config.training.preset, config.training.overrides)
+    located("training.overrides.template", get_template, recipe.template)
+    _check_model(config.training.base_model, "training.base_model")
+    _check_judge(config.judge.spec, "judge.spec")
+
+
 def expand(config: ExperimentConfig) -> Plan:
     """The whole grid as stages: pool -> selection -> training -> generation -> evaluation."""
+    check_names(config)
     est = Estimator(config)
     stages: list[Stage] = []
     training_cfg = config.training.model_dump()
     generation_cfg = config.generation.model_dump()
     for pool in config.pools:
         pool_stage = Stage("pool", f"pool {pool.name}", fingerprint("pool", STAGE_CODE_VERSION, _pool_fingerprint(pool)),
-                           params={"pool": pool.model_dump()})
+                           params={"pool": pool.model_dump()}, estimate_device_hours=est.pool(pool))
         stages.append(pool_stage)
         whole_source_stage = None
         if pool.whole_source:
@@ -164,7 +273,7 @@ def expand(config: ExperimentConfig) -> Plan:
                                             "limit": None, "whole_source": None})
             whole_source_stage = Stage("pool", f"pool {whole.name}",
                                        fingerprint("pool", STAGE_CODE_VERSION, _pool_fingerprint(whole)),
-                                       params={"pool": whole.model_dump()})
+                                       params={"pool": whole.model_dump()}, estimate_device_hours=est.pool(whole))
             stages.append(whole_source_stage)
         # model stages per (strategy, seed, budget), remembered to wire pairwise references
         models: dict[tuple[str, int | None, int | None], Stage] = {}
@@ -193,7 +302,7 @@ def expand(config: ExperimentConfig) -> Plan:
                                   fingerprint("training", STAGE_CODE_VERSION, sel.key, budget, training_cfg),
                                   deps=[sel], params={"pool": pool.name, "strategy": label, "budget": budget,
                                                       "seed": seed, "training": training_cfg},
-                                  estimate_device_hours=est.training(rows))
+                                  estimate_device_hours=est.training(rows, pool))
                     stages.append(train)
                     models[(label, seed, budget)] = train
         stages.extend(_benchmark_stages(config, pool.name, models, generation_cfg, est))
@@ -227,7 +336,7 @@ def _benchmark_stages(config: ExperimentConfig, pool: str, models: dict, generat
             if bench.name != "alpaca_eval_pairwise":
                 stages.append(Stage("evaluation", f"evaluate {bench.name} {tag}",
                                     fingerprint("evaluation", STAGE_CODE_VERSION, gen.key),
-                                    deps=[gen], params=common))
+                                    deps=[gen], params=common, estimate_device_hours=est.evaluation(bench)))
                 continue
             for ref_budget in ([budget] if budget is not None else config.budgets):
                 refs = [g for (lab, s, b), g in generations.items()
