@@ -28,6 +28,10 @@ SECRET_KEY_PATTERN = re.compile(
     r"(api[_-]?key|secret|password|authorization|(access|auth|hf|bearer|api)[_-]?token(?!s))", re.IGNORECASE
 )
 SECRET_VALUE_PATTERN = re.compile(r"\b(sk-[A-Za-z0-9_\-]{12,}|hf_[A-Za-z0-9]{20,})")
+URL_USERINFO_PATTERN = re.compile(r"(?i)\b([a-z][a-z0-9+.\-]*://)[^/?#@\s]+@")
+SECRET_PARAM_PATTERN = re.compile(
+    r"(?i)(?<![A-Za-z0-9_\-])((?:api[_-]?key|key|token|access[_-]?token|auth[_-]?token|secret|client[_-]?secret|password|"
+    r"passwd|pwd|sig|signature|code|apikey)=)([^&\s#\"',;]+)")
 
 
 def default_home() -> Path:
@@ -55,8 +59,8 @@ def file_fingerprint(path: str | Path, length: int = 16) -> str:
 
 
 def redact(obj: Any) -> Any:
-    """Hide values whose key names a secret (but not ``*_env``, which names a variable) and
-    strings that look like API keys, recursively, before anything is written or logged."""
+    """Hide values whose key names a secret (but not ``*_env``, which names a variable), strings that
+    look like API keys and credentials inside URLs, recursively, before anything is written or logged."""
     if isinstance(obj, dict):
         return {
             k: ("<redacted>" if SECRET_KEY_PATTERN.search(str(k)) and not str(k).lower().endswith("_env")
@@ -66,8 +70,16 @@ def redact(obj: Any) -> Any:
     if isinstance(obj, (list, tuple)):
         return [redact(v) for v in obj]
     if isinstance(obj, str):
-        return SECRET_VALUE_PATTERN.sub("<redacted>", obj)
+        return redact_text(obj)
     return obj
+
+
+def redact_text(text: str) -> str:
+    """A string with API keys, URL credentials (``user:pass@``) and secret parameters (``?key=``,
+    ``api_key=``, ``token=`` ...) replaced by ``<redacted>``."""
+    text = SECRET_VALUE_PATTERN.sub("<redacted>", text)
+    text = URL_USERINFO_PATTERN.sub(r"\1<redacted>@", text)
+    return SECRET_PARAM_PATTERN.sub(r"\1<redacted>", text)
 
 
 _INPUTS: ContextVar[dict[tuple[int, int], str] | None] = ContextVar("chase_inputs", default=None)

@@ -14,7 +14,7 @@ import sys
 import typer
 
 from chasing_random.errors import ChaseError
-from chasing_random.store import command_inputs
+from chasing_random.store import command_inputs, redact_text
 from chasing_random.ui import FINISHED, console, styled
 
 app = typer.Typer(
@@ -68,7 +68,7 @@ def main(argv: list[str] | None = None) -> None:
     except ChaseError as exc:
         if debug:
             raise
-        console.print(styled("error:", "bold red"), str(exc), highlight=False, soft_wrap=True)
+        console.print(styled("error:", "bold red"), redact_text(str(exc)), highlight=False, soft_wrap=True)
         sys.exit(2)
     except SystemExit as exc:
         if exc.code == 130 and _interrupted(exc):
@@ -80,7 +80,7 @@ def main(argv: list[str] | None = None) -> None:
     except Exception as exc:  # a bug: one line unless --debug asks for the traceback
         if debug:
             raise
-        console.print(styled("internal error:", "bold red"), f"{type(exc).__name__}: {str(exc)[:300]} "
+        console.print(styled("internal error:", "bold red"), f"{type(exc).__name__}: {redact_text(str(exc))[:300]} "
                       "(a bug; rerun with --debug or CHASE_DEBUG=1 for the traceback and report it)",
                       highlight=False, soft_wrap=True)
         sys.exit(1)

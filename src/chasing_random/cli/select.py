@@ -57,6 +57,7 @@ def select_command(
     score_limit: Optional[int] = typer.Option(None, help="alpagasus/deita/superfilter: score a seeded sample "
                                                         "of N rows; the rest are excluded as not scored."),
     max_failure_rate: float = typer.Option(0.05, help="Judge failures above this rate are an error."),
+    allow_empty: bool = typer.Option(False, "--allow-empty", help="Write empty subsets when nothing is selected."),
     retry_failed: bool = typer.Option(True, "--retry-failed/--no-retry-failed",
                                       help="alpagasus/deita: ask the judge again for rows that failed in a stored "
                                            "score table (the default)."),

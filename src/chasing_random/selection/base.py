@@ -64,6 +64,7 @@ class SelectOptions:
     diversity_threshold: float = 0.9
     judge_options: list[str] | None = None
     retry_failed: bool = True  # stored judge failures are asked again (answered rows come from the cache)
+    allow_empty: bool = False  # write empty subsets instead of failing when the strategy selects nothing
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -165,6 +166,11 @@ def write_selection(ranking: Ranking, ctx: SelectionContext, strategy: str, out_
     if unknown:
         raise ChaseError(f"strategy '{strategy}' returned {len(unknown)} ids not in the pool (a bug)")
     label = ranking.name or strategy
+    chosen = any(ranking.per_budget.values()) if ranking.per_budget is not None else bool(ranking.ids)
+    if not chosen and not ctx.options.allow_empty:
+        excluded = ", ".join(f"{len(ids)} {reason}" for reason, ids in sorted(ranking.excluded.items())) or "none"
+        raise ChaseError(f"{ctx.pool_path}: strategy '{label}' selected no row of {len(ctx.pool)} (excluded: "
+                         f"{excluded}); nothing written; loosen its options or pass --allow-empty")
     stem = run_stem(name, label, seed)
     ranking_rows = [{"rank": r, "id": i, **({"score": ranking.scores[i]} if ranking.scores else {})}
                     for r, i in enumerate(ranking.ids)]
