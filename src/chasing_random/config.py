@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, NonNegativeInt, ValidationError, field_validator, model_validator
 
 from chasing_random.errors import ChaseError
 from chasing_random.store import note_input
@@ -31,7 +31,7 @@ class PoolConfig(Strict):
     source: str
     path: str | None = None
     limit: int | None = Field(default=None, gt=0)
-    seed: int = 0
+    seed: int = Field(default=0, ge=0)
     join: Literal["blank-line", "paper"] = "blank-line"
     split: str = "train"
     on_error: Literal["fail", "skip"] = "skip"
@@ -77,15 +77,15 @@ class StrategyConfig(Strict):
 
 
 class SeedsConfig(Strict):
-    random: list[int] = Field(default_factory=lambda: list(DEFAULT_RANDOM_SEEDS), min_length=1)
-    strictrandom: list[int] = Field(default_factory=list)
+    random: list[NonNegativeInt] = Field(default_factory=lambda: list(DEFAULT_RANDOM_SEEDS), min_length=1)
+    strictrandom: list[NonNegativeInt] = Field(default_factory=list)
 
 
 class TrainingConfig(Strict):
     base_model: str
     preset: str = "cpu-lora"
     overrides: dict[str, Any] = Field(default_factory=dict)
-    seed: int = 0
+    seed: int = Field(default=0, ge=0)
     model_params: float | None = Field(default=None, description="parameters of the base model, for estimates")
 
 
@@ -106,7 +106,7 @@ class BenchmarkConfig(Strict):
 
     name: Literal["synth_heldout", "ifeval", "alpaca_eval_pairwise", "harness"]
     limit: int | None = Field(default=None, gt=0)
-    seed: int = 0
+    seed: int = Field(default=0, ge=0)
     subset: str | None = None
     max_new_tokens: int | None = None
     tasks: list[str] = Field(default_factory=list, description="harness only")

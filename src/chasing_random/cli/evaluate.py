@@ -104,7 +104,7 @@ def pairwise(
     protocol: str = typer.Option("weighted", "--protocol", help="weighted: preference from the answer token's "
                                                                "probabilities; discrete: parse the judge's text."),
     both_orders: bool = typer.Option(False, "--both-orders", help="Judge each pair in both orders and average."),
-    seed: int = typer.Option(0, "--seed", help="Seed of the reference draw and the shown order."),
+    seed: int = typer.Option(0, "--seed", min=0, help="Seed of the reference draw and the shown order."),
     judge_option: list[str] = typer.Option(None, "--judge-option", help="Judge backend option KEY=VALUE "
                                                                        "(e.g. base_url=..., max_concurrency=4)."),
     batch_size: int = typer.Option(8, "--batch-size", help="Batch size of a local judge."),

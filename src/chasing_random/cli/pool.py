@@ -45,7 +45,7 @@ def build(
     context_field: Optional[str] = typer.Option(None, help="Optional context field joined to the input."),
     on_error: str = typer.Option("fail", help="fail: stop at the first bad row; skip: quarantine bad rows."),
     limit: Optional[int] = typer.Option(None, help="Keep a seeded sample of N rows."),
-    seed: int = typer.Option(0, help="Seed of the --limit sample."),
+    seed: int = typer.Option(0, min=0, help="Seed of the --limit sample."),
     split: str = typer.Option("train", help="Split of a hub dataset."),
     allow_empty: bool = typer.Option(False, "--allow-empty", help="Write the pool even when no row is kept."),
 ) -> None:
@@ -69,7 +69,7 @@ def merge(
     pools: list[Path] = typer.Argument(..., help="Pool files to merge."),
     out: Path = typer.Option(..., "--out", help="Merged pool file."),
     limit: Optional[int] = typer.Option(None, help="Keep a seeded sample of N rows."),
-    seed: int = typer.Option(0, help="Seed of the --limit sample."),
+    seed: int = typer.Option(0, min=0, help="Seed of the --limit sample."),
     allow_empty: bool = typer.Option(False, "--allow-empty", help="Write the pool even when no row is kept."),
 ) -> None:
     """Merge pools (exact duplicates dropped) and optionally subsample.

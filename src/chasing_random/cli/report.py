@@ -18,7 +18,7 @@ def report(
     run_dir: Path = typer.Argument(..., help="Run folder with results/evaluations.jsonl (written by chase run)."),
     resamples: int = typer.Option(2000, help="Bootstrap resamples over prompts."),
     confidence: float = typer.Option(0.95, help="Confidence level of the intervals."),
-    seed: int = typer.Option(0, help="Seed of the bootstrap."),
+    seed: int = typer.Option(0, min=0, help="Seed of the bootstrap."),
 ) -> None:
     """Compare every strategy with the random seeds (bootstrap intervals, verdicts), price the selections,
     draw Figure 1 and write report.md, report.html, PNGs and results.csv into RUN_DIR.

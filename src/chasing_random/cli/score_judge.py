@@ -44,7 +44,7 @@ def judge_command(
     parse: str = typer.Option("first-number", help="generate mode: first-number or paper (the study's bug)."),
     rating_mode: Optional[str] = typer.Option(None, help="forward (local default) or generate (endpoint default)."),
     score_limit: Optional[int] = typer.Option(None, help="Score a seeded sample of N rows."),
-    seed: int = typer.Option(0, help="Seed of the --score-limit sample."),
+    seed: int = typer.Option(0, min=0, help="Seed of the --score-limit sample."),
     out: Optional[Path] = typer.Option(None, help="Also write the table here (Parquet)."),
     store: Optional[Path] = typer.Option(None, help="Artifact store (default $CHASE_HOME/store)."),
     batch_size: int = typer.Option(8, help="Local judges: conversations per forward pass."),

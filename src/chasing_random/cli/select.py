@@ -29,7 +29,7 @@ def select_command(
                                                       "superfilter, cherry, alpagasus, deita)."),
     budgets: Optional[str] = typer.Option(None, help="Comma-separated budgets, e.g. 1000,5000,10000."),
     out: Path = typer.Option(Path("selections"), help="Folder for subsets, ranking and manifest."),
-    seed: int = typer.Option(0, help="Seed (trial for random; tie-break and sampling elsewhere)."),
+    seed: int = typer.Option(0, min=0, help="Seed (trial for random; tie-break and sampling elsewhere)."),
     seeds: Optional[str] = typer.Option(None, help="Several seeds in one call, e.g. 0,1,2 (random trials)."),
     store: Optional[Path] = typer.Option(None, help="Artifact store for score tables (default $CHASE_HOME/store)."),
     batch_size: int = typer.Option(8, help="Rows per model batch."),

@@ -172,6 +172,8 @@ def train_model(subset, base_model: str, out_dir, *, preset: str = "cpu-lora", o
     recipe = get_preset(preset, overrides)
     records = read_subset(subset)
     out_dir = Path(out_dir)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise ChaseError(f"{out_dir}: is a file; --out names the model folder to write")
     key = fingerprint("sft", subset_fingerprint(records), base_model, recipe.resolved(), seed)
     existing = read_manifest(out_dir) if out_dir.is_dir() else None
     if existing is not None and existing.get("kind") == "model":
