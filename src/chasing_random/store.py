@@ -171,6 +171,8 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
     except PermissionError:
         raise ChaseError(f"{path}: cannot write in '{target.parent}': permission denied; "
                          "choose a writable place") from None
+    except OSError as exc:
+        raise ChaseError(f"{path}: cannot write here: {exc.strerror}; choose another path") from None
     os.close(fd)
     tmp_path = Path(tmp)
     try:
@@ -234,8 +236,9 @@ def environment_versions() -> dict[str, str]:
 def manifest_path(artifact: str | Path) -> Path:
     """The manifest that sits beside an artifact file or inside an artifact folder."""
     artifact = Path(artifact)
-    if artifact.is_dir():
-        return artifact / "manifest.json"
+    with contextlib.suppress(OSError):  # a name too long to stat is no folder
+        if artifact.is_dir():
+            return artifact / "manifest.json"
     return artifact.with_name(artifact.name + ".manifest.json")
 
 
