@@ -12,7 +12,7 @@ import json
 import os
 from pathlib import Path
 
-from chasing_random.store import jsonl_lines, write_json_atomic
+from chasing_random.store import ensure_folder, jsonl_lines, write_json_atomic
 
 LAYOUT_FIELDS = ("instruction", "output", "generator", "dataset")
 
@@ -53,7 +53,7 @@ class ResumableOutputs:
 
     def append(self, records: list[dict]) -> None:
         """Persist finished records (flushed and synced, so a crash keeps them)."""
-        self.out.parent.mkdir(parents=True, exist_ok=True)
+        ensure_folder(self.out.parent)
         new_file = not self.sidecar.exists()
         with open(self.sidecar, "a", encoding="utf-8") as handle:
             if new_file:
