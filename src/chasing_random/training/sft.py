@@ -14,8 +14,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from chasing_random.data.readers import read_rows
-from chasing_random.data.records import Rejection
+from chasing_random.data.readers import read_rows_or_raise
 from chasing_random.data.templates import get_template
 from chasing_random.errors import ChaseError
 from chasing_random.store import fingerprint, read_manifest, write_json_atomic, write_manifest
@@ -35,11 +34,7 @@ def read_subset(subset: str | Path | list[dict]) -> list[dict]:
         path = Path(subset)
         if not path.is_file():
             raise ChaseError(f"subset file '{path}' does not exist")
-        rows, origin = [], str(path)
-        for item in read_rows(path):
-            if isinstance(item, Rejection):
-                raise ChaseError(f"{item.file}, line {item.line}, field {item.field}: {item.reason}")
-            rows.append((item.line, item.row))
+        rows, origin = [(item.line, item.row) for item in read_rows_or_raise(path)], str(path)
     if not rows:
         raise ChaseError(f"{origin}: the subset is empty (no rows to train on)")
     records = []
