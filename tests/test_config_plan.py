@@ -124,7 +124,7 @@ def test_benchmarks_come_from_the_registry(tmp_path):
         assert spec.metric.unit in UNITS and isinstance(spec.metric.higher_is_better, bool)
 
 
-def test_experiment_judge_is_the_default_and_a_benchmark_may_set_its_own(tmp_path):
+def test_experiment_judge_is_the_default_and_a_benchmark_may_set_its_own(tmp_path, in_tmp):
     text = MINIMAL + "judge:\n  spec: openai:gpt-4o-mini\n  options: {base_url: 'http://127.0.0.1:9/v1'}\n"
     plan = expand(load_experiment(write(tmp_path, text)))
     expected = {"spec": "openai:gpt-4o-mini", "options": {"base_url": "http://127.0.0.1:9/v1"}}

@@ -278,7 +278,8 @@ def results_folder(tmp_path, rows: list[str]):
     return tmp_path / "run"
 
 
-ROW = {"pool": "p", "budget": 10, "strategy": "longest", "seed": None, "benchmark": "b", "metric": "m", "value": 0.5}
+ROW = {"pool": "p", "budget": 10, "strategy": "longest", "seed": None, "benchmark": "b", "metric": "m", "value": 0.5,
+       "unit": "fraction", "higher_is_better": True}
 
 
 def test_duplicated_result_rows_name_both_lines(tmp_path, run_cli):

@@ -168,6 +168,7 @@ def test_yaml_reader(tmp_path, run_cli, insert):
 
 
 RESULT = {"pool": "p", "budget": 10, "strategy": "random", "seed": 0, "benchmark": "b", "metric": "m", "value": 0.5,
+          "unit": "fraction", "higher_is_better": True,
           "per_prompt": {"a": 1.0, "b": 0.0}}
 result_row = st.one_of(
     st.builds(lambda seed, strategy, value: dict(RESULT, seed=seed, strategy=strategy, value=value),

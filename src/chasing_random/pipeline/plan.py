@@ -257,6 +257,9 @@ def check_names(config: ExperimentConfig) -> None:
     located("training.overrides.template", get_template, recipe.template)
     _check_model(config.training.base_model, "training.base_model")
     _check_judge(config.judge.spec, "judge.spec")
+    for i, bench in enumerate(config.benchmarks):
+        if bench.judge is not None:
+            _check_judge(bench.judge.spec, f"benchmarks[{i}].judge.spec")
 
 
 def expand(config: ExperimentConfig) -> Plan:
