@@ -168,11 +168,12 @@ def test_retry_failed_calls_again_only_for_failed_rows(server, tmp_path, monkeyp
     assert sum(server.calls.values()) == calls + 2  # only the failed call was made again (twice); the rest cached
     cli = ["score", "judge", "--pool", retry_pool, "--judge", "openai:judge-model", "--store",
            tmp_path / "cli-store", "--judge-option", f"base_url={server.base_url}", "--judge-option",
-    assert ratings.alpagasus_ratings(retry_pool, judge, mode="generate", store=store,
-                                     retry_failed=False).run.reused
-    assert sum(server.calls.values()) == calls  # --no-retry-failed: the stored table is reused as it is
-
-    again = ratings.alpagasus_ratings(retry_pool, judge, mode="generate", store=store)  # default: retry
+           f"api_key_env={ENV}", "--judge-option", "retry_base_delay=0.001", "--max-failure-rate", "0.5"]
+    made = json.loads(run_cli(*cli).out)
+    kept = run_cli(*cli, "--no-retry-failed")
+    reused = json.loads(kept.out)
+    assert "keeping 1 stored failed row(s) (--no-retry-failed)" in " ".join(kept.err.split())
+    result = run_cli(*cli)
     retried = json.loads(result.out)
     assert "retrying 1 stored failed row(s) in 1 shard(s)" in " ".join(result.err.split())
     assert (made["reused"], reused["reused"], retried["reused"]) == (False, True, False)

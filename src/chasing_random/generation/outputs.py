@@ -13,6 +13,7 @@ import os
 from pathlib import Path
 
 from chasing_random.store import ensure_folder, jsonl_lines, write_json_atomic
+from chasing_random.ui import note_finished
 
 LAYOUT_FIELDS = ("instruction", "output", "generator", "dataset")
 
@@ -63,6 +64,7 @@ class ResumableOutputs:
                 self.done[record["benchmark_index"]] = record
             handle.flush()
             os.fsync(handle.fileno())
+        note_finished("generated output", len(records))
 
     def finalize(self, order: list[int]) -> list[dict]:
         """Write the JSON list in ``order`` atomically and drop the sidecar; return the records."""

@@ -22,7 +22,7 @@ from chasing_random.store import (
     read_manifest,
     write_manifest,
 )
-from chasing_random.ui import progress_bar
+from chasing_random.ui import note_finished, progress_bar
 
 TABLE_FILE = "table.parquet"
 DEFAULT_SHARD_ROWS = 1024
@@ -100,6 +100,7 @@ def run_sharded(store: ArtifactStore, kind: str, key: str, n_rows: int,
                 with atomic_path(path) as tmp:
                     pq.write_table(table, tmp)
                 computed.append(index)
+                note_finished(f"{kind} shard")
                 spent += seconds
             advance(1)
             if on_shard is not None:
