@@ -57,10 +57,11 @@ def test_every_row_scored_or_failed_cached_and_no_key_leaks(server, pool, tmp_pa
     # A rerun with another threshold reuses the table; a new judge object on the same cache calls nothing.
     before = sum(server.calls.values())
     select(pool, "alpagasus", [3], tmp_path / "sel2", options(server, max_failure_rate=0.5, threshold=5,
-                                                              retry_failed=False), store=store)
+                                                              retry_failed=False, allow_empty=True), store=store)
     assert sum(server.calls.values()) == before
     # By default a rerun asks again only for the failed call (always-500: 4 attempts); the rest is cached.
-    select(pool, "alpagasus", [3], tmp_path / "sel3", options(server, max_failure_rate=0.5, threshold=5), store=store)
+    select(pool, "alpagasus", [3], tmp_path / "sel3", options(server, max_failure_rate=0.5, threshold=5,
+                                                              allow_empty=True), store=store)
     assert sum(server.calls.values()) == before + 4
     before += 4
     judge = make_judge("openai:judge-model", base_url=server.base_url, api_key_env=ENV,
