@@ -275,6 +275,8 @@ def select(pool_path: str | Path, strategy: str, budgets: list[int], out_dir: st
     if not budgets:
         raise ChaseError("give at least one budget (--budgets 1000,5000)")
     manifests = []
+    if any(seed < 0 for seed in (seeds or [options.seed])):
+        raise ChaseError(f"--seed/--seeds: seeds are non-negative integers, got {seeds or options.seed}")
     for seed in (seeds or [options.seed]):
         started = time.time()
         opts = SelectOptions(**{**vars(options), "seed": seed})
