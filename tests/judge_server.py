@@ -4,7 +4,8 @@ A marker in the last message picks the behaviour: ``[429x2]`` (two rate limits, 
 ``[500x1]``, ``[timeoutx1]``, ``[malformedx1]`` (a 200 with a broken JSON body), ``[always500]``
 and ``[garbage]`` (a reply with no rating). Otherwise it answers ``4`` with a short explanation
 (``A`` to a pairwise "which answer is better" prompt), and with top logprobs when asked. Every
-request is counted per prompt.
+request is counted per prompt. ``kill_after=N`` makes the server stop listening right after its
+N-th reply (a judge endpoint dying mid-run); ``port`` brings one back on the same address.
 """
 
 from __future__ import annotations
@@ -23,8 +24,10 @@ MARKER = re.compile(r"\[(429|500|timeout|malformed)x(\d+)\]|\[(always500|garbage
 class JudgeServer:
     """Start with ``with JudgeServer() as server: server.base_url``."""
 
-    def __init__(self, slow_seconds: float = 1.5):
+    def __init__(self, slow_seconds: float = 1.5, *, port: int = 0, kill_after: int | None = None):
         self.calls: Counter[str] = Counter()
+        self.kill_after = kill_after
+        self.served = 0
         self.headers: list[dict] = []
         self.slow_seconds = slow_seconds
         self._lock = threading.Lock()
@@ -42,8 +45,12 @@ class JudgeServer:
                     count = server.calls[prompt]
                     server.headers.append(dict(self.headers))
                 server.answer(self, body, prompt, count)
+                with server._lock:
+                    server.served += 1
+                    if server.kill_after is not None and server.served == server.kill_after:
+                        server.httpd.socket.close()  # later calls are refused: the endpoint is down
 
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", port), Handler)
         self.base_url = f"http://127.0.0.1:{self.httpd.server_address[1]}/v1"
 
     def answer(self, handler, body: dict, prompt: str, count: int) -> None:

@@ -38,6 +38,14 @@ def write(tmp_path, text):
     return path
 
 
+@pytest.fixture
+def in_tmp(tmp_path, monkeypatch):
+    """Run in tmp_path with the pool file the minimal config names (the plan checks that it exists)."""
+    (tmp_path / "a.json").write_text("[]")
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
 def test_unknown_key_names_key_and_line(tmp_path):
     text = MINIMAL.replace("    path: a.json\n", "    path: a.json\n    limitt: 5\n")
     with pytest.raises(ChaseError, match=r"exp.yaml:6: pools.0.limitt: unknown key"):
@@ -57,7 +65,7 @@ def test_invalid_value_and_bad_yaml(tmp_path):
         load_experiment(write(tmp_path, "name: [unclosed\n"))
 
 
-def test_grid_expansion_counts(tmp_path):
+def test_grid_expansion_counts(tmp_path, in_tmp):
     plan = expand(load_experiment(write(tmp_path, MINIMAL)))
     kinds = [s.kind for s in plan.stages]
     # 3 random seeds + longest + full selections; (3 + 1) x 2 budgets + 1 full models
@@ -71,7 +79,7 @@ def test_grid_expansion_counts(tmp_path):
     assert all(names.index(d.name) < names.index(s.name) for s in plan.stages for d in s.deps)
 
 
-def test_changing_a_benchmark_limit_reruns_only_its_stages(tmp_path):
+def test_changing_a_benchmark_limit_reruns_only_its_stages(tmp_path, in_tmp):
     before = {s.name: s.key for s in expand(load_experiment(write(tmp_path, MINIMAL))).stages}
     after = {s.name: s.key for s in expand(load_experiment(write(tmp_path, MINIMAL.replace(
         "  - name: ifeval\n    limit: 5", "  - name: ifeval\n    limit: 6")))).stages}
@@ -116,7 +124,7 @@ def test_benchmarks_come_from_the_registry(tmp_path):
         assert spec.metric.unit in UNITS and isinstance(spec.metric.higher_is_better, bool)
 
 
-def test_experiment_judge_is_the_default_and_a_benchmark_may_set_its_own(tmp_path):
+def test_experiment_judge_is_the_default_and_a_benchmark_may_set_its_own(tmp_path, in_tmp):
     text = MINIMAL + "judge:\n  spec: openai:gpt-4o-mini\n  options: {base_url: 'http://127.0.0.1:9/v1'}\n"
     plan = expand(load_experiment(write(tmp_path, text)))
     expected = {"spec": "openai:gpt-4o-mini", "options": {"base_url": "http://127.0.0.1:9/v1"}}

@@ -56,8 +56,14 @@ def test_every_row_scored_or_failed_cached_and_no_key_leaks(server, pool, tmp_pa
 
     # A rerun with another threshold reuses the table; a new judge object on the same cache calls nothing.
     before = sum(server.calls.values())
-    select(pool, "alpagasus", [3], tmp_path / "sel2", options(server, max_failure_rate=0.5, threshold=5), store=store)
+    select(pool, "alpagasus", [3], tmp_path / "sel2", options(server, max_failure_rate=0.5, threshold=5,
+                                                              retry_failed=False, allow_empty=True), store=store)
     assert sum(server.calls.values()) == before
+    # By default a rerun asks again only for the failed call (always-500: 4 attempts); the rest is cached.
+    select(pool, "alpagasus", [3], tmp_path / "sel3", options(server, max_failure_rate=0.5, threshold=5,
+                                                              allow_empty=True), store=store)
+    assert sum(server.calls.values()) == before + 4
+    before += 4
     judge = make_judge("openai:judge-model", base_url=server.base_url, api_key_env=ENV,
                        cache_dir=str(store.root / "judge-responses"), retry_base_delay=0.001)
     from chasing_random.scoring.ratings import alpagasus_conversation
@@ -151,11 +157,11 @@ def test_retry_failed_calls_again_only_for_failed_rows(server, tmp_path, monkeyp
     first = ratings.alpagasus_ratings(retry_pool, judge, mode="generate", store=store)
     assert first.frame["failure"].notna().sum() == 2
     calls = sum(server.calls.values())
-    assert ratings.alpagasus_ratings(retry_pool, judge, mode="generate", store=store).run.reused
-    assert sum(server.calls.values()) == calls  # without the flag the stored table is reused as it is
+    assert ratings.alpagasus_ratings(retry_pool, judge, mode="generate", store=store,
+                                     retry_failed=False).run.reused
+    assert sum(server.calls.values()) == calls  # --no-retry-failed: the stored table is reused as it is
 
-    again = ratings.alpagasus_ratings(retry_pool, judge, mode="generate", store=store,
-                                      retry_failed=True)
+    again = ratings.alpagasus_ratings(retry_pool, judge, mode="generate", store=store)  # default: retry
     assert again.run.computed_shards == [1]  # the clean shard is kept
     failed = again.frame[again.frame["failure"].notna()]
     assert list(failed["id"]) == [first.frame["id"][7]] and "unparseable" in failed["failure"].iloc[0]
@@ -164,9 +170,12 @@ def test_retry_failed_calls_again_only_for_failed_rows(server, tmp_path, monkeyp
     cli = ["score", "judge", "--pool", retry_pool, "--judge", "openai:judge-model", "--store",
            tmp_path / "cli-store", "--judge-option", f"base_url={server.base_url}", "--judge-option",
            f"api_key_env={ENV}", "--judge-option", "retry_base_delay=0.001", "--max-failure-rate", "0.5"]
-    made, reused = (json.loads(run_cli(*cli).out) for _ in range(2))
-    result = run_cli(*cli, "--retry-failed")
+    made = json.loads(run_cli(*cli).out)
+    kept = run_cli(*cli, "--no-retry-failed")
+    reused = json.loads(kept.out)
+    assert "keeping 1 stored failed row(s) (--no-retry-failed)" in " ".join(kept.err.split())
+    result = run_cli(*cli)
     retried = json.loads(result.out)
-    assert "1 shard(s) of judge-ratings hold failed rows" in " ".join(result.err.split())
+    assert "retrying 1 stored failed row(s) in 1 shard(s)" in " ".join(result.err.split())
     assert (made["reused"], reused["reused"], retried["reused"]) == (False, True, False)
     assert made["failed"] == retried["failed"] == 1  # the garbage reply is cached, so it fails the same way

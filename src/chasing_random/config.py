@@ -9,9 +9,10 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, NonNegativeInt, ValidationError, field_validator, model_validator
 
 from chasing_random.errors import ChaseError
+from chasing_random.store import note_input
 
 DEFAULT_RANDOM_SEEDS = [0, 1, 2]
 
@@ -40,7 +41,7 @@ class PoolConfig(Strict):
     source: str
     path: str | None = None
     limit: int | None = Field(default=None, gt=0)
-    seed: int = 0
+    seed: int = Field(default=0, ge=0)
     join: Literal["blank-line", "paper"] = "blank-line"
     split: str = "train"
     on_error: Literal["fail", "skip"] = "skip"
@@ -83,15 +84,15 @@ class StrategyConfig(Strict):
 
 
 class SeedsConfig(Strict):
-    random: list[int] = Field(default_factory=lambda: list(DEFAULT_RANDOM_SEEDS), min_length=1)
-    strictrandom: list[int] = Field(default_factory=list)
+    random: list[NonNegativeInt] = Field(default_factory=lambda: list(DEFAULT_RANDOM_SEEDS), min_length=1)
+    strictrandom: list[NonNegativeInt] = Field(default_factory=list)
 
 
 class TrainingConfig(Strict):
     base_model: str
     preset: str = "cpu-lora"
     overrides: dict[str, Any] = Field(default_factory=dict)
-    seed: int = 0
+    seed: int = Field(default=0, ge=0)
     model_params: float | None = Field(default=None, description="parameters of the base model, for estimates")
 
 
@@ -141,7 +142,7 @@ class BenchmarkConfig(Strict):
 
     name: str
     limit: int | None = Field(default=None, gt=0)
-    seed: int = 0
+    seed: int = Field(default=0, ge=0)
     subset: str | None = None
     max_new_tokens: int | None = None
     tasks: list[str] = Field(default_factory=list, description="harness only")
@@ -326,6 +327,24 @@ def _line_index(node, path=(), index=None) -> dict[tuple, int]:
     return index
 
 
+def _duplicate_key(node, path=()) -> tuple[str, int, int] | None:
+    """The first key that a YAML mapping holds twice, with both lines (YAML would keep the last silently)."""
+    stack = [(node, path)]
+    while stack:
+        current, where = stack.pop()
+        if isinstance(current, yaml.MappingNode):
+            seen: dict[str, int] = {}
+            for key_node, value_node in current.value:
+                key = str(key_node.value)
+                if key in seen and key != "<<":
+                    return ".".join(map(str, where + (key,))), seen[key], key_node.start_mark.line + 1
+                seen[key] = key_node.start_mark.line + 1
+                stack.append((value_node, where + (key,)))
+        elif isinstance(current, yaml.SequenceNode):
+            stack.extend((item, where + (position,)) for position, item in enumerate(current.value))
+    return None
+
+
 def _locate(loc: tuple, lines: dict[tuple, int]) -> int | None:
     for end in range(len(loc), 0, -1):
         if tuple(loc[:end]) in lines:
@@ -338,7 +357,15 @@ def load_experiment(path: str | Path) -> ExperimentConfig:
     path = Path(path)
     if not path.exists():
         raise ChaseError(f"{path}: experiment file not found")
-    text = path.read_text(encoding="utf-8")
+    if path.is_dir():
+        raise ChaseError(f"{path}: is a folder; give an experiment YAML file")
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise ChaseError(f"{path}: not UTF-8 text (byte {exc.start}); an experiment file is YAML") from None
+    except OSError as exc:
+        raise ChaseError(f"{path}: cannot be read: {exc.strerror}") from None
+    note_input(path)
     try:
         node = yaml.compose(text)
         data = yaml.safe_load(text)
@@ -346,6 +373,13 @@ def load_experiment(path: str | Path) -> ExperimentConfig:
         mark = getattr(exc, "problem_mark", None)
         where = f":{mark.line + 1}" if mark else ""
         raise ChaseError(f"{path}{where}: not valid YAML ({getattr(exc, 'problem', exc)})") from None
+    except RecursionError:
+        raise ChaseError(f"{path}: YAML nested too deeply to be an experiment file") from None
+    duplicate = _duplicate_key(node)
+    if duplicate is not None:
+        key, first, second = duplicate
+        raise ChaseError(f"{path}:{second}: duplicate key '{key}' (first at line {first}); YAML would silently keep "
+                         "only the last one, merge the two")
     if not isinstance(data, dict):
         raise ChaseError(f"{path}: an experiment file is a mapping of keys (name, pools, budgets, ...)")
     try:

@@ -10,6 +10,7 @@ providers price the two directions differently. docs/analysis.md documents the f
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 from typing import Annotated, Iterable, Literal, Optional, TypeVar
 
@@ -17,7 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from chasing_random.config import PricesConfig as Prices
 from chasing_random.errors import ChaseError
-from chasing_random.store import jsonl_lines, write_text_atomic
+from chasing_random.store import jsonl_lines, note_input, write_text_atomic
 
 RANDOM = "random"
 FULL = "full"
@@ -193,22 +194,66 @@ def _located(path: Path, line: int, error: ValidationError) -> ChaseError:
     return ChaseError(f"{path}:{line}: field '{field}': {message}")
 
 
-def read_rows(path: Path, model: type[Row], *, required: bool = True) -> list[Row]:
-    """Validate every line of a JSONL file; the first bad line raises with its file, line and field."""
+def _no_constant(token: str):
+    raise ValueError(f"{token} is not a number a results file may hold")
+
+
+def _finite(token: str) -> float:
+    value = float(token)
+    if not math.isfinite(value):
+        _no_constant(token)
+    return value
+
+
+def _json(path: Path, number: int, text: str):
+    """One JSON value of a results file; NaN and infinities are refused (they would poison every mean)."""
+    try:
+        return json.loads(text, parse_constant=_no_constant, parse_float=_finite)
+    except json.JSONDecodeError as exc:
+        raise ChaseError(f"{path}:{number}: not valid JSON ({exc.msg}, column {exc.colno})") from None
+    except ValueError as exc:
+        raise ChaseError(f"{path}:{number}: {exc}; write a finite number or leave the row out") from None
+    except RecursionError:
+        raise ChaseError(f"{path}:{number}: JSON nested too deeply to be a results row") from None
+
+
+def evaluation_key(row: "EvaluationRow") -> tuple:
+    """What identifies an evaluation: its setting (pool, budget, benchmark, metric), strategy and seed."""
+    return (row.pool, row.budget, row.benchmark, row.metric, row.strategy, row.seed)
+
+
+def read_rows(path: Path, model: type[Row], *, required: bool = True, unique=None) -> list[Row]:
+    """Validate every line of a JSONL file; the first bad line raises with its file, line and field.
+
+    ``unique(row)`` names what must not repeat: a second row with the same key is an error naming both lines."""
+    if path.is_dir():
+        raise ChaseError(f"{path}: is a folder; expected a JSONL results file")
     if not path.exists():
         if required:
             raise ChaseError(f"{path}: not found (the runner writes it; is this a run folder?)")
         return []
-    rows = []
-    for number, text in jsonl_lines(path):
+    try:
+        lines = jsonl_lines(path)
+    except UnicodeDecodeError as exc:
+        raise ChaseError(f"{path}: not UTF-8 text (byte {exc.start}); is this a results file?") from None
+    except OSError as exc:
+        raise ChaseError(f"{path}: cannot be read: {exc.strerror}") from None
+    note_input(path)
+    rows, seen = [], {}
+    for number, text in lines:
+        obj = _json(path, number, text.removeprefix("\ufeff") if number == 1 else text)
         try:
-            obj = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise ChaseError(f"{path}:{number}: not valid JSON ({exc.msg})") from None
-        try:
-            rows.append(model.model_validate(obj))
+            row = model.model_validate(obj)
         except ValidationError as exc:
             raise _located(path, number, exc) from None
+        if unique is not None:
+            key = unique(row)
+            if key in seen:
+                raise ChaseError(f"{path}:{number}: duplicates line {seen[key]}: both are the result of "
+                                 f"({', '.join(map(str, key))}) = (pool, budget, benchmark, metric, strategy, seed); "
+                                 "keep one of the two rows")
+            seen[key] = number
+        rows.append(row)
     return rows
 
 
@@ -233,9 +278,11 @@ def read_config(run_dir: Path) -> RunConfig:
     if not path.exists():
         return RunConfig()
     try:
-        obj = json.loads(path.read_text(encoding="utf-8"))
+        obj = json.loads(path.read_text(encoding="utf-8-sig"), parse_constant=_no_constant, parse_float=_finite)
     except json.JSONDecodeError as exc:
         raise ChaseError(f"{path}:{exc.lineno}: not valid JSON ({exc.msg})") from None
+    except (ValueError, OSError, RecursionError) as exc:
+        raise ChaseError(f"{path}: not a readable run config ({exc})") from None
     try:
         return RunConfig.model_validate(obj)
     except ValidationError as exc:
@@ -258,7 +305,7 @@ class RunResults(BaseModel):
         if not run_dir.is_dir():
             raise ChaseError(f"{run_dir}: no such run folder")
         results = run_dir / "results"
-        evaluations = read_rows(results / RESULT_FILES["evaluations"], EvaluationRow)
+        evaluations = read_rows(results / RESULT_FILES["evaluations"], EvaluationRow, unique=evaluation_key)
         if not evaluations:
             raise ChaseError(f"{results / RESULT_FILES['evaluations']}: no evaluations yet")
         return cls(run_dir=run_dir, evaluations=evaluations,

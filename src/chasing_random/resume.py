@@ -12,8 +12,8 @@ import json
 import os
 from pathlib import Path
 
-from chasing_random.store import jsonl_lines
-from chasing_random.ui import console
+from chasing_random.store import check_target, ensure_folder, jsonl_lines
+from chasing_random.ui import console, note_finished
 
 
 class ResumeLog:
@@ -47,8 +47,10 @@ class ResumeLog:
 
     def append(self, records: list[dict]) -> None:
         """Persist finished records (flushed and synced, so a crash keeps them)."""
-        self.sidecar.parent.mkdir(parents=True, exist_ok=True)
+        ensure_folder(self.sidecar.parent)
         new_file = not self.sidecar.exists()
+        if new_file:
+            check_target(self.sidecar)
         with open(self.sidecar, "a", encoding="utf-8") as handle:
             if new_file:
                 handle.write(json.dumps({"run_key": self.run_key}) + "\n")
@@ -57,6 +59,7 @@ class ResumeLog:
                 self.done[record[self.index_field]] = record
             handle.flush()
             os.fsync(handle.fileno())
+        note_finished("generated or judged item", len(records))
 
     def close(self) -> None:
         """The run finished (its output is written): drop the sidecar."""

@@ -1,5 +1,10 @@
 """Console output shared by the CLI and long-running stages: one stderr console, progress bars,
-machine-readable JSON on stdout."""
+machine-readable JSON on stdout.
+
+The console never reads markup: user text (paths, names, reasons) such as ``[/bold]`` prints as
+is. Colour comes from ``styled`` pieces instead. ``note_finished`` keeps a tally of finished work
+that an interrupted command reports.
+"""
 
 from __future__ import annotations
 
@@ -8,13 +13,26 @@ import json
 import logging
 import os
 import sys
+from collections import Counter
 from pathlib import Path
 from typing import Callable, Iterator
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.text import Text
 
-console = Console(stderr=True)
+console = Console(stderr=True, markup=False)
+FINISHED: Counter[str] = Counter()
+
+
+def styled(text: str, style: str) -> Text:
+    """A coloured piece of console output (the console itself reads no markup)."""
+    return Text(text, style=style)
+
+
+def note_finished(what: str, count: int = 1) -> None:
+    """Count a finished, safely stored unit of work (a stage, a shard), for the interrupt message."""
+    FINISHED[what] += count
 
 
 def echo_json(obj) -> None:
@@ -28,7 +46,7 @@ def progress_bar(description: str, total: int | None) -> Iterator[Callable[[int]
     if os.environ.get("CHASE_QUIET") == "1":
         yield lambda n=1: None
         return
-    with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+    with Progress(TextColumn("{task.description}", markup=False, style="bold"), BarColumn(), MofNCompleteColumn(),
                   TimeElapsedColumn(), TimeRemainingColumn(), console=console, transient=False) as progress:
         task = progress.add_task(description, total=total)
         yield lambda n=1: progress.advance(task, n)

@@ -17,6 +17,7 @@ from scipy import stats  # noqa: E402
 
 from chasing_random.analysis.compare import SettingResult  # noqa: E402
 from chasing_random.results import FULL, RANDOM  # noqa: E402
+from chasing_random.store import atomic_path  # noqa: E402
 from chasing_random.analysis.twolevel import BETTER, WORSE  # noqa: E402
 
 COLORS = {BETTER: "#1a7f37", WORSE: "#c62828"}
@@ -160,7 +161,7 @@ def forest(results: list[SettingResult], title: str, out: Path) -> Path:
 
 
 def _save(fig, out: Path) -> Path:
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, dpi=100, metadata={"Software": None})
+    with atomic_path(out) as tmp:
+        fig.savefig(tmp, format="png", dpi=100, metadata={"Software": None})
     plt.close(fig)
     return out

@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 from chasing_random.benchmarks.base import BenchmarkSpec, EvalContext, Metric, PromptSource, Score
+from chasing_random.store import write_text_atomic
 
 METRIC = Metric("exact_match", "fraction")
 PROMPTS_FILE = "prompts.jsonl"
@@ -17,8 +18,7 @@ def prompts(bench, folder: Path) -> PromptSource:
 
     items = heldout_set(bench.limit or 200, bench.seed)
     path = folder / PROMPTS_FILE
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text("".join(json.dumps(i, ensure_ascii=False) + "\n" for i in items), encoding="utf-8")
+    write_text_atomic(path, "".join(json.dumps(i, ensure_ascii=False) + "\n" for i in items))
     return PromptSource(f"file:{path}", None)
 
 

@@ -11,6 +11,9 @@ def int_list(text: str | None, option: str) -> list[int]:
     if text is None or not text.strip():
         return []
     try:
-        return [int(part) for part in text.split(",") if part.strip()]
+        values = [int(part) for part in text.split(",") if part.strip()]
     except ValueError:
         raise ChaseError(f"{option}: expected comma-separated integers, got '{text}'") from None
+    if any(value < 0 for value in values):
+        raise ChaseError(f"{option}: expected non-negative integers, got '{text}'")
+    return values

@@ -8,7 +8,7 @@ import typer
 
 from chasing_random.cli import app
 from chasing_random.cli.common import echo_json
-from chasing_random.ui import console
+from chasing_random.ui import console, styled
 
 evaluate_app = typer.Typer(help="Evaluate model outputs and models: IFEval, pairwise win rate, lm-eval.",
                            no_args_is_help=True)
@@ -36,7 +36,7 @@ def ifeval(
 
     metrics = evaluate_ifeval(outputs, out, allow_partial=allow_partial, prompts_path=prompts)
     if metrics["n_missing"] or metrics["n_extra"]:
-        console.print(f"[yellow]partial:[/] scored {metrics['n_prompts']} prompts, {metrics['n_missing']} IFEval "
+        console.print(styled("partial:", "yellow"), f"scored {metrics['n_prompts']} prompts, {metrics['n_missing']} IFEval "
                       f"prompts missing, {metrics['n_extra']} extra records ignored")
     echo_json({key: metrics[key] for key in SUMMARY_KEYS})
 
@@ -56,7 +56,7 @@ def winrate(
     metrics = winrate_metrics(read_annotations(annotations))
     if metrics["bad_preferences"]["total"]:
         bad = metrics["bad_preferences"]
-        console.print(f"[yellow]{bad['total']} of {metrics['n_records']} preferences are unusable[/] "
+        console.print(styled(f"{bad['total']} of {metrics['n_records']} preferences are unusable", "yellow"),
                       f"(null {bad['null']}, outside [1, 2] {bad['out_of_range']}, not a number "
                       f"{bad['not_a_number']}); they are excluded from n_total and every rate")
     if out:
@@ -104,7 +104,7 @@ def pairwise(
     protocol: str = typer.Option("weighted", "--protocol", help="weighted: preference from the answer token's "
                                                                "probabilities; discrete: parse the judge's text."),
     both_orders: bool = typer.Option(False, "--both-orders", help="Judge each pair in both orders and average."),
-    seed: int = typer.Option(0, "--seed", help="Seed of the reference draw and the shown order."),
+    seed: int = typer.Option(0, "--seed", min=0, help="Seed of the reference draw and the shown order."),
     judge_option: list[str] = typer.Option(None, "--judge-option", help="Judge backend option KEY=VALUE "
                                                                        "(e.g. base_url=..., max_concurrency=4)."),
     batch_size: int = typer.Option(8, "--batch-size", help="Batch size of a local judge."),
@@ -125,7 +125,7 @@ def pairwise(
     metrics = run_pairwise(outputs, [*reference, *(more_references or [])], spec.build(), out,
                            seed=seed, both_orders=both_orders, protocol=protocol, max_output_chars=max_output_chars)
     if metrics["n_judge_failures"]:
-        console.print(f"[yellow]{metrics['n_judge_failures']} judge failures[/] (preference null, reasons in "
+        console.print(styled(f"{metrics['n_judge_failures']} judge failures", "yellow"), f"(preference null, reasons in "
                       f"{out / 'annotations.json'}); excluded from n_total")
     echo_json({key: metrics[key] for key in (*WINRATE_KEYS, "n_judge_failures", "per_reference")})
 

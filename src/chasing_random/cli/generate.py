@@ -23,7 +23,7 @@ def generate(
     subset: Optional[str] = typer.Option(None, help=f"alpaca_eval: {'|'.join(ALPACA_EVAL_SUBSETS)}; "
                                                     "mt_bench: a category."),
     limit: Optional[int] = typer.Option(None, help="Answer a seeded sample of N prompts."),
-    seed: int = typer.Option(0, help="Seed of the --limit sample and of sampling."),
+    seed: int = typer.Option(0, min=0, help="Seed of the --limit sample and of sampling."),
     template: Optional[str] = typer.Option(None, help="Prompt template (default: the model's training template)."),
     max_new_tokens: Optional[int] = typer.Option(None, help=f"Default {CPU_MAX_NEW_TOKENS} on CPU, "
                                                             f"{GPU_MAX_NEW_TOKENS} on GPU."),

@@ -20,7 +20,7 @@ from chasing_random.data.flan_mixture import (
 from chasing_random.data.pool import build_pool, merge_pools, pool_info
 from chasing_random.data.sources import JOINS, SOURCES, AdapterOptions
 from chasing_random.errors import ChaseError
-from chasing_random.ui import console, progress_bar
+from chasing_random.ui import console, progress_bar, styled
 
 pool_app = typer.Typer(help="Build, merge and inspect instruction pools.", no_args_is_help=True)
 app.add_typer(pool_app, name="pool")
@@ -36,8 +36,8 @@ def _print_report(report) -> None:
         for reason, count in sorted(report.reasons.items(), key=lambda kv: -kv[1]):
             console.print(f"  {count:>6}  {reason}")
     console.print(f"read {report.read} = kept {report.kept} + sampled out {report.sampled_out} + quarantined "
-                  f"{report.quarantined} + duplicates {report.duplicates}: "
-                  + ("[green]reconciles[/]" if report.reconciles else "[red]does not reconcile[/]"))
+                  f"{report.quarantined} + duplicates {report.duplicates}:"
+                  , styled("reconciles", "green") if report.reconciles else styled("does not reconcile", "red"))
 
 
 def _print_mixture_report(out: Path, report) -> None:
@@ -69,7 +69,7 @@ def build(
     context_field: Optional[str] = typer.Option(None, help="Optional context field joined to the input."),
     on_error: str = typer.Option("fail", help="fail: stop at the first bad row; skip: quarantine bad rows."),
     limit: Optional[int] = typer.Option(None, help="Keep a seeded sample of N rows."),
-    seed: int = typer.Option(0, help="Seed of the --limit sample."),
+    seed: int = typer.Option(0, min=0, help="Seed of the --limit sample."),
     split: str = typer.Option("train", help="Split of a hub dataset."),
     per_task: int = typer.Option(1000, help="flan-mixture: at most N rows per task (the study: 1000)."),
     weights: Optional[Path] = typer.Option(None, help="flan-mixture: JSON/YAML of task -> cap (integer) or "
@@ -81,6 +81,7 @@ def build(
                                     help="flan-mixture: skip tasks whose name contains 't0' (the study did)."),
     rows: str = typer.Option("random", help=f"flan-mixture: which rows of a task: {', '.join(ROW_CHOICES)} "
                                             "(a seeded sample, or the first N as the study's seqio take)."),
+    allow_empty: bool = typer.Option(False, "--allow-empty", help="Write the pool even when no row is kept."),
 ) -> None:
     """Normalise a source into a pool of {id, input, target, source, meta}.
 
@@ -97,14 +98,15 @@ def build(
                                  exclude_t0=exclude_t0, rows=rows)
         with progress_bar(f"reading {path_or_hub_id}", None) as advance:
             mixture = write_mixture_pool(path_or_hub_id, out, options, on_error=on_error, split=split,
-                                         progress=lambda n: advance(1))
+                                         progress=lambda n: advance(1), allow_empty=allow_empty)
         _print_mixture_report(out, mixture)
         return
     options = AdapterOptions(join=join, input_field=input_field, target_field=target_field,
                              context_field=context_field)
     with progress_bar(f"reading {path_or_hub_id}", None) as advance:
         report = build_pool(source, path_or_hub_id, out, options=options, on_error=on_error, limit=limit,
-                            seed=seed, split=split, progress=lambda n: advance(1))
+                            seed=seed, split=split, progress=lambda n: advance(1),
+                            allow_empty=allow_empty)
     _print_report(report)
 
 
@@ -113,13 +115,14 @@ def merge(
     pools: list[Path] = typer.Argument(..., help="Pool files to merge."),
     out: Path = typer.Option(..., "--out", help="Merged pool file."),
     limit: Optional[int] = typer.Option(None, help="Keep a seeded sample of N rows."),
-    seed: int = typer.Option(0, help="Seed of the --limit sample."),
+    seed: int = typer.Option(0, min=0, help="Seed of the --limit sample."),
+    allow_empty: bool = typer.Option(False, "--allow-empty", help="Write the pool even when no row is kept."),
 ) -> None:
     """Merge pools (exact duplicates dropped) and optionally subsample.
 
     Example: chase pool merge alpaca.parquet dolly.parquet --out mixed.parquet --limit 5000 --seed 1
     """
-    _print_report(merge_pools(list(pools), out, limit=limit, seed=seed))
+    _print_report(merge_pools(list(pools), out, limit=limit, seed=seed, allow_empty=allow_empty))
 
 
 @pool_app.command("info")

@@ -18,7 +18,7 @@ def report(
     run_dir: Path = typer.Argument(..., help="Run folder with results/evaluations.jsonl (written by chase run)."),
     resamples: int = typer.Option(2000, help="Resamples of the permutation tests and bootstraps."),
     confidence: float = typer.Option(0.95, help="Confidence level of the intervals."),
-    seed: int = typer.Option(0, help="Seed of the permutation tests and bootstraps."),
+    seed: int = typer.Option(0, min=0, help="Seed of the permutation tests and bootstraps."),
     figures: bool = typer.Option(True, "--figures/--no-figures", help="Draw Figure 1 and the forest plots."),
 ) -> None:
     """Print the study's table per (pool, budget) (AlpacaEval win rate vs random, Open LLM, LLMBar, IFEval,
@@ -30,7 +30,7 @@ def report(
              chase report runs/study --no-figures --confidence 0.9
     """
     result = build_report(run_dir, resamples=resamples, confidence=confidence, seed=seed, figures=figures)
-    out = Console()
+    out = Console(markup=False)
     for study in result.study_tables:
         table = Table(title=study.title)
         for number, column in enumerate(study.headers):

@@ -13,7 +13,7 @@ from chasing_random.config import load_experiment
 from chasing_random.errors import ChaseError
 from chasing_random.pipeline.plan import expand
 from chasing_random.pipeline.runner import EXECUTORS, RunPaths, placement_rows, plan_rows, run_experiment
-from chasing_random.ui import console
+from chasing_random.ui import console, styled
 
 
 def print_plan(rows: list[dict], title: str) -> None:
@@ -23,7 +23,7 @@ def print_plan(rows: list[dict], title: str) -> None:
         table.add_column(column, justify="right" if column.startswith(("#", "est")) else "left")
     for number, row in enumerate(rows, start=1):
         table.add_row(str(number), row["kind"], row["stage"],
-                      "[green]cached[/]" if row["status"] == "cached" else "to do",
+                      styled("cached", "green") if row["status"] == "cached" else "to do",
                       f"{row['est_device_hours']:.3g}", f"{row['est_dollars']:.3g}")
     console.print(table)
     todo = [r for r in rows if r["status"] != "cached"]

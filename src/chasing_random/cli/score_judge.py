@@ -9,7 +9,7 @@ import typer
 
 from chasing_random.cli.common import echo_json
 from chasing_random.cli.score import score_app
-from chasing_random.store import ArtifactStore
+from chasing_random.store import ArtifactStore, atomic_path
 from chasing_random.ui import console
 
 
@@ -26,8 +26,8 @@ def _report(table, judge, max_failure_rate: float, what: str, out: Optional[Path
     from chasing_random.scoring.ratings import failure_summary
 
     if out is not None:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        table.frame.to_parquet(out, index=False)
+        with atomic_path(out) as tmp:
+            table.frame.to_parquet(tmp, index=False)
     scored = table.frame[table.frame["failure"].isna()]["score"]
     summary = {"table": str(table.run.path), "rows": len(table.frame), "failed": len(table.failures),
                "failure_rate": round(table.failure_rate(), 6), "reused": table.run.reused,
@@ -46,7 +46,7 @@ def judge_command(
     parse: str = typer.Option("first-number", help="generate mode: first-number or paper (the study's bug)."),
     rating_mode: Optional[str] = typer.Option(None, help="forward (local default) or generate (endpoint default)."),
     score_limit: Optional[int] = typer.Option(None, help="Score a seeded sample of N rows."),
-    seed: int = typer.Option(0, help="Seed of the --score-limit sample."),
+    seed: int = typer.Option(0, min=0, help="Seed of the --score-limit sample."),
     out: Optional[Path] = typer.Option(None, help="Also write the table here (Parquet)."),
     store: Optional[Path] = typer.Option(None, help="Artifact store (default $CHASE_HOME/store)."),
     batch_size: int = typer.Option(8, help="Local judges: conversations per forward pass."),
@@ -54,8 +54,9 @@ def judge_command(
     trust_remote_code: bool = typer.Option(False, help="Allow models with custom code (off by default)."),
     judge_option: Optional[list[str]] = typer.Option(None, help="Backend option KEY=VALUE, repeatable."),
     max_failure_rate: float = typer.Option(0.05, help="A failure rate above this is an error."),
-    retry_failed: bool = typer.Option(False, help="Call the judge again for rows that failed in a stored table "
-                                                  "(answered rows come from the response cache)."),
+    retry_failed: bool = typer.Option(True, "--retry-failed/--no-retry-failed",
+                                      help="Call the judge again for rows that failed in a stored table (the "
+                                           "default; answered rows come from the response cache)."),
 ) -> None:
     """AlpaGasus 0-5 ratings: columns id, score, argmax, failure, raw, tokens, price, seconds, cached.
 
@@ -85,8 +86,9 @@ def deita_command(
     trust_remote_code: bool = typer.Option(False, help="Allow models with custom code (off by default)."),
     judge_option: Optional[list[str]] = typer.Option(None, help="Backend option KEY=VALUE, repeatable."),
     max_failure_rate: float = typer.Option(0.05, help="A failure rate above this is an error."),
-    retry_failed: bool = typer.Option(False, help="Call the judge again for rows that failed in a stored table "
-                                                  "(answered rows come from the response cache)."),
+    retry_failed: bool = typer.Option(True, "--retry-failed/--no-retry-failed",
+                                      help="Call the judge again for rows that failed in a stored table (the "
+                                           "default; answered rows come from the response cache)."),
 ) -> None:
     """DEITA expected scores over "1".."6" from one forward pass per row: columns id, score, argmax, failure, ...
 

@@ -15,7 +15,7 @@ from chasing_random.errors import ChaseError
 from chasing_random.selection.base import SelectOptions, option_fields, select
 from chasing_random.selection.overlap import pairwise_overlap
 from chasing_random.store import ArtifactStore
-from chasing_random.ui import console
+from chasing_random.ui import console, styled
 
 select_app = typer.Typer(help="Rank a pool with a strategy; budgets are prefixes of the ranking.",
                          invoke_without_command=True)
@@ -54,9 +54,9 @@ def select_command(
         console.print(table)
         console.print(f"ranked {manifest['ranked']} of {manifest['pool_rows']}; excluded: {manifest['excluded'] or 0}")
         for budget, reached in manifest["underflow"].items():
-            console.print(f"[yellow]underflow:[/] budget {budget} filled with only {reached} rows")
+            console.print(styled("underflow:", "yellow"), f"budget {budget} filled with only {reached} rows")
         for warning in manifest["warnings"]:
-            console.print(f"[yellow]warning:[/] {warning}")
+            console.print(styled("warning:", "yellow"), warning)
 
 
 def _with_strategy_options(command):

@@ -15,7 +15,7 @@ from chasing_random.data.study_subsets import EXPORT_FORMATS, STUDY_PATTERN, exp
 from chasing_random.errors import ChaseError
 from chasing_random.selection.overlap import subset_files
 from chasing_random.selection.study import import_study_subsets
-from chasing_random.store import atomic_path, jsonl_lines
+from chasing_random.store import atomic_path, jsonl_lines, note_input
 from chasing_random.ui import console
 
 subsets_app = typer.Typer(help="Import the study's released subsets; export subsets for other tools.",
@@ -61,6 +61,7 @@ def import_command(
 
 
 def _subset_rows(path: Path) -> list[dict]:
+    note_input(path)
     rows = []
     for number, line in jsonl_lines(path):
         try:

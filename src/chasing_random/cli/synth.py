@@ -17,7 +17,7 @@ def synth(
     n: int = typer.Option(2000, "--n", help="Number of rows."),
     corrupt: float = typer.Option(0.3, "--corrupt", help="Fraction of corrupted rows, split evenly over the "
                                                          "five corruption types."),
-    seed: int = typer.Option(0, "--seed", help="Seed: the same seed writes a byte-identical file."),
+    seed: int = typer.Option(0, "--seed", min=0, help="Seed: the same seed writes a byte-identical file."),
     out: Path = typer.Option(..., "--out", help="Pool Parquet file to write."),
 ) -> None:
     """Generate the audit pool: tasks whose answers the project can verify, with a known fraction of

@@ -31,6 +31,7 @@ import yaml
 from chasing_random.data.readers import RawRow, read_rows
 from chasing_random.data.records import Record, Rejection, RowError
 from chasing_random.errors import ChaseError
+from chasing_random.store import note_input
 
 TASK_FIELDS = ("_task_name", "task_name", "task")
 TEMPLATE_TYPE_FIELDS = ("_template_type", "template_type")
@@ -235,6 +236,8 @@ def collection_rows(source: str, split: str) -> tuple[Iterable[tuple[str, RawRow
     path = Path(source)
     if path.exists():
         files = source_files(path)
+        for file in files:
+            note_input(file)
 
         def local() -> Iterator[tuple[str, RawRow | Rejection]]:
             for file in files:
@@ -302,18 +305,20 @@ def build_flan_mixture(source: str, options: MixtureOptions, *, on_error: str = 
 
 
 def write_mixture_pool(source: str, out: str | Path, options: MixtureOptions, *, on_error: str = "fail",
-                       split: str = "train", progress=None) -> MixtureReport:
-    """Build the mixture into a pool file (quarantine and manifest beside it, as ``chase pool build``)."""
+                       split: str = "train", progress=None, allow_empty: bool = False) -> MixtureReport:
+    """Build the mixture into a pool file (quarantine and manifest beside it, as ``chase pool build``);
+    a mixture that keeps no row is an error unless ``allow_empty``."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from chasing_random.data.pool import POOL_SCHEMA, WRITE_BATCH, quarantine_path
+    from chasing_random.data.pool import POOL_SCHEMA, WRITE_BATCH, _check_outputs, quarantine_path
     from chasing_random.store import atomic_path, write_manifest
 
     started = time.time()
     out = Path(out)
     records, report, rejections, info = build_flan_mixture(source, options, on_error=on_error, split=split,
                                                            progress=progress)
+    _check_outputs(out)
     with atomic_path(out) as tmp, pq.ParquetWriter(tmp, POOL_SCHEMA) as writer:
         batch: list[dict] = []
         for record in records:
@@ -321,6 +326,10 @@ def write_mixture_pool(source: str, out: str | Path, options: MixtureOptions, *,
             if len(batch) >= WRITE_BATCH:
                 writer.write_table(pa.Table.from_pylist(batch, schema=POOL_SCHEMA))
                 batch = []
+        if not report.kept and not allow_empty:
+            raise ChaseError(f"{out}: the mixture keeps no row (read {report.read}, dropped "
+                             f"{dict(sorted(report.dropped.items()))}, quarantined {report.quarantined}); nothing "
+                             "written; check --template-types and --weights, or pass --allow-empty")
         if batch or report.kept == 0:
             writer.write_table(pa.Table.from_pylist(batch, schema=POOL_SCHEMA))
     qpath = quarantine_path(out)

@@ -29,7 +29,14 @@ from chasing_random.data.readers import RawRow, read_rows
 from chasing_random.data.records import POOL_COLUMNS, Rejection, RowError
 from chasing_random.data.sources import AdapterOptions, get_adapter
 from chasing_random.errors import ChaseError
-from chasing_random.store import atomic_path, file_fingerprint, write_manifest
+from chasing_random.store import (
+    atomic_path,
+    check_target,
+    file_fingerprint,
+    manifest_path,
+    note_input,
+    write_manifest,
+)
 
 POOL_SCHEMA = pa.schema([(name, pa.string()) for name in POOL_COLUMNS])
 ON_ERROR = ("fail", "skip")
@@ -95,7 +102,13 @@ def hub_rows(hub_id: str, split: str = "train") -> Iterator[RawRow]:
 def _raw_rows(path_or_hub: str, split: str) -> tuple[Iterable[RawRow | Rejection], dict]:
     path = Path(path_or_hub)
     if path.exists():
-        return read_rows(path), {"path": str(path), "sha256_16": file_fingerprint(path)}
+        rows = read_rows(path)
+        note_input(path)
+        try:
+            digest = file_fingerprint(path)
+        except OSError as exc:
+            raise ChaseError(f"{path}: cannot be read: {exc.strerror}") from None
+        return rows, {"path": str(path), "sha256_16": digest}
     if path_or_hub.count("/") == 1 and not path.suffix and not path_or_hub.startswith((".", "/")):
         return hub_rows(path_or_hub, split), {"hub_id": path_or_hub, "split": split}
     raise ChaseError(f"{path_or_hub}: no such file (and not a hub id of the form owner/name)")
@@ -195,10 +208,12 @@ def subsample_indices(n: int, limit: int | None, seed: int | list[int], option: 
     return np.sort(np.random.default_rng(seed).choice(n, size=limit, replace=False))
 
 
-def _write_pool(tables: Iterable[pa.Table], out: Path, report: BuildReport, limit: int | None, seed: int) -> None:
+def _write_pool(tables: Iterable[pa.Table], out: Path, report: BuildReport, limit: int | None, seed: int,
+                allow_empty: bool = False) -> None:
     """Write the unique rows of ``tables`` to ``out`` atomically; with a limit, a seeded sample of them.
 
     A sample needs the row count first: the rows go to a temporary file, then the sample streams out of it.
+    Keeping no row is an error unless ``allow_empty`` (nothing is written then).
     """
     seen = SeenIds()
     with atomic_path(out) as final:
@@ -207,6 +222,7 @@ def _write_pool(tables: Iterable[pa.Table], out: Path, report: BuildReport, limi
             _write_unique(tables, writer, seen, report)
             writer.close()
             report.kept = writer.rows
+            _refuse_empty(report, allow_empty)
             return
         with tempfile.TemporaryDirectory(prefix=f".{out.name}.", dir=out.parent) as folder:
             rows_path = Path(folder) / "rows.parquet"
@@ -216,6 +232,7 @@ def _write_pool(tables: Iterable[pa.Table], out: Path, report: BuildReport, limi
             keep = subsample_indices(writer.rows, limit, seed)
             report.sampled_out = writer.rows - len(keep)
             report.kept = len(keep)
+            _refuse_empty(report, allow_empty)
             if not report.sampled_out:
                 rows_path.replace(final)
                 return
@@ -230,9 +247,25 @@ def _write_pool(tables: Iterable[pa.Table], out: Path, report: BuildReport, limi
             sample.close()
 
 
+def _refuse_empty(report: BuildReport, allow_empty: bool) -> None:
+    """A pool that keeps no row is an error (naming the commonest reasons) unless the user allows it."""
+    if report.kept or allow_empty:
+        return
+    reasons = "; ".join(f"{n} x {r}" for r, n in sorted(report.reasons.items(), key=lambda kv: -kv[1])[:3])
+    raise ChaseError(f"{report.out}: no row kept (read {report.read}, quarantined {report.quarantined}, "
+                     f"duplicates {report.duplicates}{'; most common: ' + reasons if reasons else ''}); nothing "
+                     "written; fix the input or pass --allow-empty to write an empty pool")
+
+
+def _check_outputs(out: Path) -> None:
+    """Refuse before any work when the pool, its quarantine or its manifest could not be written."""
+    for target in (out, quarantine_path(out), manifest_path(out)):
+        check_target(target)
+
+
 def build_pool(source: str, path_or_hub: str, out: str | Path, *, options: AdapterOptions | None = None,
                on_error: str = "fail", limit: int | None = None, seed: int = 0,
-               split: str = "train", progress=None) -> BuildReport:
+               split: str = "train", progress=None, allow_empty: bool = False) -> BuildReport:
     """Read a source into a pool file; see the module docstring for the error policy."""
     if on_error not in ON_ERROR:
         raise ChaseError(f"unknown --on-error '{on_error}'; valid: {', '.join(ON_ERROR)}")
@@ -241,6 +274,7 @@ def build_pool(source: str, path_or_hub: str, out: str | Path, *, options: Adapt
     out = Path(out)
     started = time.time()
     raw_rows, input_info = _raw_rows(path_or_hub, split)
+    _check_outputs(out)
     report = BuildReport(out=str(out))
     rejections: list[Rejection] = []
 
@@ -261,17 +295,16 @@ def build_pool(source: str, path_or_hub: str, out: str | Path, *, options: Adapt
             if on_error == "fail":
                 raise ChaseError(f"{item.describe()} (use --on-error skip to quarantine bad rows)")
             rejections.append(item)
+            report.quarantined += 1
             reason = f"{item.field}: {item.reason.split(' (')[0].split(' at byte')[0]}"
             report.reasons[reason] = report.reasons.get(reason, 0) + 1
 
-    _write_pool(_batched(kept_rows()), out, report, limit, seed)
-    report.quarantined = len(rejections)
+    _write_pool(_batched(kept_rows()), out, report, limit, seed, allow_empty)
     qpath = quarantine_path(out)
     qpath.unlink(missing_ok=True)  # a quarantine file from an earlier build would no longer be true
     if rejections:
-        with atomic_path(qpath) as tmp:
-            tmp.write_text("".join(json.dumps(r.as_row(), ensure_ascii=False) + "\n" for r in rejections),
-                           encoding="utf-8")
+        with atomic_path(qpath) as tmp:  # ASCII-escaped: a raw row may hold text no UTF-8 file can store
+            tmp.write_text("".join(json.dumps(r.as_row()) + "\n" for r in rejections), encoding="utf-8")
         report.quarantine_file = str(qpath)
     write_manifest(out, kind="pool", inputs={"source": source, **input_info},
                    config={"join": options.join, "input_field": options.input_field,
@@ -286,6 +319,9 @@ def read_pool(path: str | Path):
     path = Path(path)
     if not path.exists():
         raise ChaseError(f"{path}: pool file not found (make one with `chase pool build`)")
+    if path.is_dir():
+        raise ChaseError(f"{path}: is a folder; give a pool Parquet file")
+    note_input(path)
     try:
         table = pq.read_table(path)
     except Exception as exc:
@@ -306,6 +342,9 @@ def open_pool(path: str | Path) -> pq.ParquetFile:
     path = Path(path)
     if not path.exists():
         raise ChaseError(f"{path}: pool file not found (make one with `chase pool build`)")
+    if path.is_dir():
+        raise ChaseError(f"{path}: is a folder; give a pool Parquet file")
+    note_input(path)
     try:
         parquet = pq.ParquetFile(path)
     except Exception as exc:
@@ -328,10 +367,14 @@ def pool_column(path: str | Path, name: str) -> list:
     return open_pool(path).read(columns=[name]).column(name).to_pylist()
 
 
-def merge_pools(paths: list[str | Path], out: str | Path, *, limit: int | None = None, seed: int = 0) -> BuildReport:
+def merge_pools(paths: list[str | Path], out: str | Path, *, limit: int | None = None, seed: int = 0,
+                allow_empty: bool = False) -> BuildReport:
     """Concatenate pools, drop exact duplicates across them, optionally subsample with a seed."""
     started = time.time()
     out = Path(out)
+    for path in paths:
+        note_input(path)
+    _check_outputs(out)
     report = BuildReport(out=str(out))
     for path in paths:
         open_pool(path)
@@ -342,7 +385,7 @@ def merge_pools(paths: list[str | Path], out: str | Path, *, limit: int | None =
                 report.read += table.num_rows
                 yield table.cast(POOL_SCHEMA)
 
-    _write_pool(tables(), out, report, limit, seed)
+    _write_pool(tables(), out, report, limit, seed, allow_empty)
     write_manifest(out, kind="pool", inputs={"merged": [str(p) for p in paths]},
                    config={"limit": limit, "seed": seed}, started=started, extra={"counts": report.as_dict()})
     return report

@@ -21,6 +21,7 @@ from chasing_random.data.readers import RawRow, read_rows
 from chasing_random.data.records import RowError, record_id
 from chasing_random.data.sources import AdapterOptions, flan
 from chasing_random.errors import ChaseError
+from chasing_random.store import note_input
 
 STUDY_PATTERN = "{dataset}_{strategy}_{budget}[_{trial}].jsonl (or {dataset}_full.jsonl)"
 _NAME = re.compile(r"^(?P<dataset>[A-Za-z0-9-]+)_(?P<strategy>[A-Za-z][A-Za-z0-9-]*)_(?P<budget>\d+)"
@@ -110,6 +111,7 @@ def match_study_file(study: StudyFile, index: PoolIndex) -> MatchedFile:
     """Read one study file and match each row to the pool; rows stay in file order (the study's
     training read them in that order); a repeated row keeps its first place."""
     result = MatchedFile(study)
+    note_input(study.path)
     seen: set[str] = set()
     options = AdapterOptions()
     for item in read_rows(study.path):

@@ -18,6 +18,7 @@ from concurrent.futures import ThreadPoolExecutor
 from chasing_random.errors import ChaseError
 from chasing_random.judges.base import Judge, JudgeReply
 from chasing_random.judges.cache import ResponseCache, cache_key
+from chasing_random.store import redact_text
 from chasing_random.ui import progress_bar
 
 RAW_LIMIT = 2000
@@ -125,6 +126,7 @@ class EndpointJudge(Judge):
                               completion_tokens=stored["completion_tokens"], price=price,
                               seconds=time.perf_counter() - started,
                               extra={"attempts": attempt + 1}), stored
+        error = redact_text(str(error))  # an error may quote the URL, credentials included
         return JudgeReply(failure=f"call failed after {attempt + 1} attempt(s): {error}",
                           seconds=time.perf_counter() - started, extra={"raw": error[:RAW_LIMIT]}), None
 

@@ -85,6 +85,11 @@ def resolve_model(name: str) -> str:
 
 
 def _hub_error(name: str, exc: Exception) -> ChaseError:
+    local = Path(resolve_model(name) if name != MINILM_ALIAS else minilm_folder())
+    if local.is_dir():
+        return ChaseError(f"model '{name}': the folder {local} could not be loaded ({type(exc).__name__}: "
+                          f"{str(exc).splitlines()[0][:200] if str(exc) else ''}); its weights or config may be "
+                          "damaged or incomplete, copy or convert the model again")
     return ChaseError(f"model '{name}' could not be loaded: not an alias ({', '.join(MODEL_ALIASES + EMBEDDER_ALIASES)}), "
                       f"not a local folder, and the hub did not provide it ({type(exc).__name__}: "
                       f"{str(exc).splitlines()[0][:200] if str(exc) else ''})")
@@ -97,7 +102,7 @@ def load_tokenizer(name: str, *, trust_remote_code: bool = False):
     path = resolve_model(name)
     try:
         tokenizer = AutoTokenizer.from_pretrained(path, trust_remote_code=trust_remote_code)
-    except (OSError, ValueError) as exc:
+    except Exception as exc:  # transformers and tokenizers raise many types for a broken folder
         raise _hub_error(name, exc) from None
     if tokenizer.pad_token_id is None:
         tokenizer.pad_token = tokenizer.eos_token
@@ -109,12 +114,14 @@ def load_causal_lm(name: str, *, dtype: str = "float32", trust_remote_code: bool
     import torch
     from transformers import AutoModelForCausalLM
 
+    if dtype not in ("float32", "bfloat16", "float16"):
+        raise ChaseError(f"--dtype '{dtype}': expected float32, bfloat16 or float16")
     path = resolve_model(name)
     tokenizer = load_tokenizer(name, trust_remote_code=trust_remote_code)
     try:
         model = AutoModelForCausalLM.from_pretrained(path, dtype=getattr(torch, dtype),
                                                      trust_remote_code=trust_remote_code)
-    except (OSError, ValueError) as exc:
+    except Exception as exc:  # garbage or truncated weights raise safetensors, torch or OS errors
         raise _hub_error(name, exc) from None
     model.to(device)
     model.eval()
@@ -177,7 +184,7 @@ def load_embedder(name: str, *, trust_remote_code: bool = False, device: str = "
     path = resolve_embedder(name)
     try:
         return SentenceTransformer(path, device=device, trust_remote_code=trust_remote_code)
-    except (OSError, ValueError) as exc:
+    except Exception as exc:  # garbage or truncated weights raise safetensors, torch or OS errors
         raise _hub_error(name, exc) from None
 
 

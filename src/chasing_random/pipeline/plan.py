@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from chasing_random.config import ExperimentConfig, PoolConfig, StrategyConfig
+from chasing_random.errors import ChaseError
 from chasing_random.pipeline.estimate import Estimator
 from chasing_random.store import ArtifactStore, file_fingerprint, fingerprint
 
@@ -80,15 +81,90 @@ def random_strategies(config: ExperimentConfig) -> list[tuple[StrategyConfig, li
     return plan
 
 
+def _check_model(name: str, where: str) -> None:
+    """A model name must be a packaged alias, an existing folder or an ``owner/name`` hub id."""
+    from chasing_random.models.loading import EMBEDDER_ALIASES, MODEL_ALIASES
+
+    if name in MODEL_ALIASES + EMBEDDER_ALIASES or Path(name).expanduser().is_dir():
+        return
+    if name.count("/") == 1 and not name.startswith((".", "/", "~")) and all(name.split("/")):
+        return
+    raise ChaseError(f"{where}: unknown model '{name}'; expected an alias ({', '.join(MODEL_ALIASES + EMBEDDER_ALIASES)}), "
+                     "an existing folder, or an owner/name hub id")
+
+
+def _check_judge(spec: str, where: str) -> None:
+    from chasing_random.judges.factory import BACKENDS
+
+    backend, sep, name = spec.partition(":")
+    if not sep or backend not in BACKENDS:  # a bare model name means a local judge (judge_for_selection)
+        backend, name = "local", spec
+    if not name:
+        raise ChaseError(f"{where}: judge spec '{spec}': expected local:NAME or openai:MODEL")
+    if backend == "local":
+        _check_model(name, where)
+
+
+def _check_source(path: str, where: str) -> None:
+    if Path(path).exists() or (path.count("/") == 1 and not Path(path).suffix and not path.startswith((".", "/"))):
+        return
+    raise ChaseError(f"{where}: '{path}': no such file (and not a hub id of the form owner/name)")
+
+
+def check_names(config: ExperimentConfig) -> None:
+    """Resolve every name of the grid (sources, pool files, strategies, templates, presets, models,
+    judges) before anything runs, so a typo fails the dry run instead of the stage that reaches it."""
+    from chasing_random.data.sources import get_adapter
+    from chasing_random.data.templates import get_template
+    from chasing_random.selection.base import get_strategy
+    from chasing_random.training.presets import get_preset
+
+    def located(where: str, check, *args) -> None:
+        try:
+            check(*args)
+        except ChaseError as exc:
+            message = str(exc)
+            raise ChaseError(message if message.startswith(where) else f"{where}: {message}") from None
+
+    for i, pool in enumerate(config.pools):
+        if pool.source != "synth":
+            located(f"pools[{i}].source", get_adapter, pool.source)
+            _check_source(pool.path, f"pools[{i}].path")
+        if pool.whole_source:
+            _check_source(pool.whole_source, f"pools[{i}].whole_source")
+    for i, strategy in enumerate(config.strategies):
+        where = f"strategies[{i}]"
+        located(f"{where}.name", get_strategy, strategy.name)
+        options = strategy.options
+        if options.get("template"):
+            located(f"{where}.options.template", get_template, options["template"])
+        if options.get("preset"):
+            located(f"{where}.options.preset", get_preset, options["preset"])
+        for key in ("model", "embedder", "tokenizer"):
+            if options.get(key):
+                _check_model(str(options[key]), f"{where}.options.{key}")
+        for key in ("judge", "complexity_scorer", "quality_scorer"):
+            if options.get(key):
+                _check_judge(str(options[key]), f"{where}.options.{key}")
+    recipe = get_preset(config.training.preset, config.training.overrides)
+    located("training.overrides.template", get_template, recipe.template)
+    _check_model(config.training.base_model, "training.base_model")
+    _check_judge(config.judge.spec, "judge.spec")
+    for i, bench in enumerate(config.benchmarks):
+        if bench.judge is not None:
+            _check_judge(bench.judge.spec, f"benchmarks[{i}].judge.spec")
+
+
 def expand(config: ExperimentConfig) -> Plan:
     """The whole grid as stages: pool -> selection -> training -> generation -> evaluation."""
+    check_names(config)
     est = Estimator(config)
     stages: list[Stage] = []
     training_cfg = config.training.model_dump()
     generation_cfg = config.generation.model_dump()
     for pool in config.pools:
         pool_stage = Stage("pool", f"pool {pool.name}", fingerprint("pool", STAGE_CODE_VERSION, _pool_fingerprint(pool)),
-                           params={"pool": pool.model_dump()})
+                           params={"pool": pool.model_dump()}, estimate_device_hours=est.pool(pool))
         stages.append(pool_stage)
         whole_source_stage = None
         if pool.whole_source:
@@ -96,7 +172,7 @@ def expand(config: ExperimentConfig) -> Plan:
                                             "limit": None, "whole_source": None})
             whole_source_stage = Stage("pool", f"pool {whole.name}",
                                        fingerprint("pool", STAGE_CODE_VERSION, _pool_fingerprint(whole)),
-                                       params={"pool": whole.model_dump()})
+                                       params={"pool": whole.model_dump()}, estimate_device_hours=est.pool(whole))
             stages.append(whole_source_stage)
         # model stages per (strategy, seed, budget), remembered to wire pairwise references
         models: dict[tuple[str, int | None, int | None], Stage] = {}
@@ -125,7 +201,7 @@ def expand(config: ExperimentConfig) -> Plan:
                                   fingerprint("training", STAGE_CODE_VERSION, sel.key, budget, training_cfg),
                                   deps=[sel], params={"pool": pool.name, "strategy": label, "budget": budget,
                                                       "seed": seed, "training": training_cfg},
-                                  estimate_device_hours=est.training(rows))
+                                  estimate_device_hours=est.training(rows, pool))
                     stages.append(train)
                     models[(label, seed, budget)] = train
         stages.extend(_benchmark_stages(config, pool.name, models, generation_cfg, est))

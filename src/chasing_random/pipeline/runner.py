@@ -18,7 +18,7 @@ from chasing_random.pipeline.plan import DONE_MARKER, Plan, Stage, expand
 from chasing_random.pipeline.stages import run_stage
 from chasing_random.results import CostRow, EvaluationRow, Spend, SubsetRow, write_results
 from chasing_random.store import ArtifactStore, write_json_atomic
-from chasing_random.ui import console, third_party_to_log
+from chasing_random.ui import console, note_finished, styled, third_party_to_log
 
 EXECUTORS = ("local", "ray")
 LOG_FILE = "run.log"  # third-party warnings and log lines of a run (chase run --verbose shows them instead)
@@ -51,12 +51,12 @@ def plan_rows(plan: Plan, paths: RunPaths) -> list[dict]:
 def run_local(plan: Plan, paths: RunPaths) -> None:
     """Run every missing stage in dependency order in this process, with a progress line per stage."""
     todo = [s for s in plan.stages if not s.done(paths.store)]
-    console.print(f"[bold]{len(plan.stages) - len(todo)}[/] of {len(plan.stages)} stages cached; "
-                  f"[bold]{len(todo)}[/] to run")
+    console.print(f"{len(plan.stages) - len(todo)} of {len(plan.stages)} stages cached; {len(todo)} to run")
     for number, stage in enumerate(todo, start=1):
         started = time.time()
-        console.print(f"[cyan][{number}/{len(todo)}][/] {stage.name} ...")
+        console.print(styled(f"[{number}/{len(todo)}]", "cyan"), f"{stage.name} ...")
         run_stage(stage, paths.store, plan.config)
+        note_finished("stage")
         console.print(f"    done in {time.time() - started:.1f}s")
 
 

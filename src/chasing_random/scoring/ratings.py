@@ -122,11 +122,12 @@ def _row(row_id: str, reply: JudgeReply, score: float | None, argmax: str | None
 
 def _judge_table(kind: str, pool_path: Path, judge: Judge, ids: list[str] | None, config: dict,
                  rate: Callable[[pd.DataFrame], list[dict]], store: ArtifactStore,
-                 retry_failed: bool = False) -> RatingTable:
+                 retry_failed: bool = True) -> RatingTable:
     """Run ``rate`` over the rows (all, or ``ids`` in pool order) shard by shard, cached in the store.
 
-    ``retry_failed`` recomputes the shards of a stored table that hold failed rows: answered rows come
-    back from the judge's response cache, failed calls are made again.
+    A stored failure records what happened, it is not a verdict: by default (``retry_failed``) the
+    shards of a stored table that hold failed rows are recomputed; answered rows come back from the
+    judge's response cache and only the failed calls are made again.
     """
     pool = read_pool(pool_path)
     if ids is not None:
@@ -140,10 +141,20 @@ def _judge_table(kind: str, pool_path: Path, judge: Judge, ids: list[str] | None
 
     # A local judge's shards are length-bucketed like any model's; an API judge's stay in pool order.
     local = judge_identity(judge).get("backend") == "local"
-    if retry_failed:
-        dropped = forget_shards(store, kind, key, JUDGE_SHARD_ROWS,
-                                lambda shard: shard["failure"].null_count < shard.num_rows, by_length=local)
-        console.print(f"--retry-failed: {dropped} shard(s) of {kind} hold failed rows and are judged again")
+    failed_rows = []
+
+    def has_failures(shard: pa.Table) -> bool:
+        failed = shard.num_rows - shard["failure"].null_count
+        failed_rows.append(failed)
+        return bool(failed) and retry_failed
+
+    dropped = forget_shards(store, kind, key, JUDGE_SHARD_ROWS, has_failures, by_length=local)
+    if dropped:
+        console.print(f"{kind}: retrying {sum(failed_rows)} stored failed row(s) in {dropped} shard(s) (answered "
+                      "rows come from the response cache; --no-retry-failed keeps stored failures)")
+    elif sum(failed_rows):
+        console.print(f"{kind}: keeping {sum(failed_rows)} stored failed row(s) (--no-retry-failed); run again "
+                      "without it to ask the judge again")
 
     run = run_sharded(store, kind, key, len(pool), compute, shard_rows=JUDGE_SHARD_ROWS,
                       description=f"{kind} {Path(pool_path).name}", work="judging",
@@ -163,7 +174,7 @@ def alpagasus_conversation(prompt: str, row) -> list[dict]:
 
 def alpagasus_ratings(pool_path: str | Path, judge: Judge, *, prompt: str = "study", parse: str = "first-number",
                       mode: str = "forward", ids: list[str] | None = None,
-                      store: ArtifactStore | None = None, retry_failed: bool = False) -> RatingTable:
+                      store: ArtifactStore | None = None, retry_failed: bool = True) -> RatingTable:
     """AlpaGasus 0-5 accuracy ratings: ``forward`` = expected value over "0".."5" (argmax kept too),
     ``generate`` = the parsed reply text (``parse``: first-number, or the study's buggy ``paper``)."""
     if prompt not in ALPAGASUS_PROMPTS:
@@ -200,7 +211,7 @@ def alpagasus_ratings(pool_path: str | Path, judge: Judge, *, prompt: str = "stu
 
 
 def deita_scores(pool_path: str | Path, judge: Judge, kind: str, *, ids: list[str] | None = None,
-                 store: ArtifactStore | None = None, retry_failed: bool = False) -> RatingTable:
+                 store: ArtifactStore | None = None, retry_failed: bool = True) -> RatingTable:
     """DEITA complexity (instruction only) or quality (instruction + response) scores: the expected
     value over "1".."6" at the first generated position, from one batched forward pass per row."""
     if kind not in DEITA_PROMPTS:

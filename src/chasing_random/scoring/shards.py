@@ -28,7 +28,7 @@ from chasing_random.store import (
     read_manifest,
     write_manifest,
 )
-from chasing_random.ui import progress_bar
+from chasing_random.ui import note_finished, progress_bar
 
 TABLE_FILE = "table.parquet"
 DEFAULT_SHARD_ROWS = 1024
@@ -138,6 +138,7 @@ def run_sharded(store: ArtifactStore, kind: str, key: str, n_rows: int,
         def done(task: "ShardTask") -> None:
             nonlocal finished
             finished += 1
+            note_finished(f"{kind} shard")
             advance(1)
             if on_shard is not None:
                 on_shard(finished, len(layout))

@@ -38,7 +38,7 @@ def alpagasus(ctx: SelectionContext) -> Ranking:
     pool_ids = list(ctx.pool["id"])
     sampled = sample_ids(pool_ids, o.score_limit, o.seed)
     table = alpagasus_ratings(ctx.pool_path, judge, prompt=o.prompt, parse=o.parse, mode=mode, ids=sampled,
-                              store=ctx.store)
+                              store=ctx.store, retry_failed=o.retry_failed)
     summary = failure_summary(table, o.max_failure_rate, "alpagasus judge")
     frame = table.frame
     excluded: dict[str, list[str]] = {}

@@ -23,6 +23,7 @@ from chasing_random.judges.factory import CACHE_FOLDER, JudgeSpec, parse_judge_o
 from chasing_random.store import (
     ArtifactStore,
     atomic_path,
+    ensure_folder,
     file_fingerprint,
     write_manifest,
 )
@@ -84,6 +85,9 @@ class SelectOptions:
     judge_options: list[str] | dict[str, Any] | None = option(
         None, "Judge backend option KEY=VALUE, repeatable (e.g. base_url=http://127.0.0.1:8000/v1); a mapping in "
               "an experiment file.", flag="--judge-option", cli_type=Optional[list[str]])
+    retry_failed: bool = option(True, "alpagasus/deita: ask the judge again for rows that failed in a stored score "
+                                      "table (the default; answered rows come from the response cache).")
+    allow_empty: bool = option(False, "Write empty subsets instead of failing when nothing is selected.")
     # the study's released subsets (study:NAME)
     study_strategy: str | None = option(None, "study: the study's strategy name (study:NAME sets it).")
     subsets_dir: str | None = option(None, "study:NAME: folder of the study's released subsets.")
@@ -298,7 +302,7 @@ def _rows_at(pool_path: Path, positions: np.ndarray) -> Iterator[dict]:
 def write_selection(ranking: Ranking, ctx: SelectionContext, strategy: str, out_dir: Path,
                     seed: int | None, started: float) -> dict:
     """Write subsets (prefixes of the ranking), the ranking file and the manifest; return the manifest."""
-    out_dir.mkdir(parents=True, exist_ok=True)
+    ensure_folder(out_dir, "selection folder (--out)")
     name = pool_name(ctx.pool_path)
     source = ranking.lookup if ranking.lookup is not None else ctx.pool_path
     position: dict[str, int] = {}
@@ -311,6 +315,11 @@ def write_selection(ranking: Ranking, ctx: SelectionContext, strategy: str, out_
     if unknown:
         raise ChaseError(f"strategy '{strategy}' returned {len(unknown)} ids not in the pool (a bug)")
     label = ranking.name or strategy
+    chosen = any(ranking.per_budget.values()) if ranking.per_budget is not None else bool(ranking.ids)
+    if not chosen and not ctx.options.allow_empty:
+        excluded = ", ".join(f"{len(ids)} {reason}" for reason, ids in sorted(ranking.excluded.items())) or "none"
+        raise ChaseError(f"{ctx.pool_path}: strategy '{label}' selected no row of {len(ctx.pool)} (excluded: "
+                         f"{excluded}); nothing written; loosen its options or pass --allow-empty")
     stem = run_stem(name, label, seed)
     _write_jsonl(out_dir / f"{stem}.ranking.jsonl",
                  ({"rank": r, "id": i, **({"score": ranking.scores[i]} if ranking.scores else {})}
@@ -359,6 +368,8 @@ def select(pool_path: str | Path, strategy: str, budgets: list[int], out_dir: st
     if not budgets:
         raise ChaseError("give at least one budget (--budgets 1000,5000)")
     manifests, pool = [], None
+    if any(seed < 0 for seed in (seeds or [options.seed])):
+        raise ChaseError(f"--seed/--seeds: seeds are non-negative integers, got {seeds or options.seed}")
     for seed in (seeds or [options.seed]):
         started = time.time()
         opts = SelectOptions(**{**vars(options), "seed": seed})

@@ -41,7 +41,7 @@ def deita(ctx: SelectionContext) -> Ranking:
         excluded[f"not scored (--score-limit {o.score_limit})"] = sorted(set(pool_ids) - set(sampled))
     for kind in kinds:
         judge = scorer_spec(ctx, kind).build()
-        table = deita_scores(ctx.pool_path, judge, kind, ids=sampled, store=ctx.store)
+        table = deita_scores(ctx.pool_path, judge, kind, ids=sampled, store=ctx.store, retry_failed=o.retry_failed)
         warnings.append(failure_summary(table, o.max_failure_rate, f"deita {kind} scorer"))
         frame = table.frame
         for row_id, failure in zip(frame["id"], frame["failure"]):

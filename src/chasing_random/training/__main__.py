@@ -12,7 +12,7 @@ import typer
 
 from chasing_random.errors import ChaseError
 from chasing_random.training.command import train
-from chasing_random.ui import console
+from chasing_random.ui import console, styled
 
 
 def main() -> None:
@@ -22,7 +22,7 @@ def main() -> None:
     try:
         runner(prog_name="python -m chasing_random.training")
     except ChaseError as exc:
-        console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+        console.print(styled("error:", "bold red"), str(exc), highlight=False, soft_wrap=True)
         sys.exit(2)
 
 

@@ -20,7 +20,7 @@ def train(
     model: str = typer.Option(..., "--model", help="Base model: alias (smollm2-135m-instruct), folder or hub id."),
     out: Path = typer.Option(..., "--out", help="Model folder to write (Hugging Face layout + manifest.json)."),
     preset: str = typer.Option("cpu-lora", help=f"Recipe: {', '.join(PRESETS)}."),
-    seed: int = typer.Option(0, help="Seed of data order and LoRA initialisation."),
+    seed: int = typer.Option(0, min=0, help="Seed of data order and LoRA initialisation."),
     epochs: Optional[float] = typer.Option(None, help="Override the preset's epochs."),
     max_steps: Optional[int] = typer.Option(None, help="Stop after N optimizer steps (overrides epochs)."),
     learning_rate: Optional[float] = typer.Option(None, help="Override the learning rate."),

@@ -19,7 +19,7 @@ from chasing_random.data.templates import get_template
 from chasing_random.errors import ChaseError
 from chasing_random.store import fingerprint, read_manifest, write_json_atomic, write_manifest
 from chasing_random.training.presets import Preset, get_preset
-from chasing_random.ui import console
+from chasing_random.ui import console, styled
 
 CHECKPOINTS = "checkpoints"
 ADAPTER = "adapter"
@@ -173,6 +173,8 @@ def train_model(subset, base_model: str, out_dir, *, preset: str = "cpu-lora", o
     recipe = get_preset(preset, overrides)
     records = read_subset(subset)
     out_dir = Path(out_dir)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise ChaseError(f"{out_dir}: is a file; --out names the model folder to write")
     key = fingerprint("sft", subset_fingerprint(records), base_model, recipe.identity(), seed)
     existing = read_manifest(out_dir) if out_dir.is_dir() else None
     if existing is not None and existing.get("kind") == "model":
@@ -193,8 +195,8 @@ def train_model(subset, base_model: str, out_dir, *, preset: str = "cpu-lora", o
     n_params = sum(p.numel() for p in model.parameters())
     columns, counts = tokenize_rows(records, tokenizer, recipe.template, recipe.max_length, recipe.completion_only)
     if counts["n_truncated"]:
-        console.print(f"[yellow]{counts['n_truncated']} of {len(records)} rows exceed max_length "
-                      f"{recipe.max_length} tokens (longest {counts['max_row_tokens']}); truncated[/]")
+        console.print(styled(f"{counts['n_truncated']} of {len(records)} rows exceed max_length {recipe.max_length} "
+                             f"tokens (longest {counts['max_row_tokens']}); truncated", "yellow"))
     plan = batch_plan(recipe, devices)
     checkpoints = out_dir / CHECKPOINTS
     resume = _resume_point(checkpoints, key)
