@@ -62,6 +62,20 @@ class SelectOptions:
     quality_scorer: str | None = None
     diversity_threshold: float = 0.9
     judge_options: list[str] | None = None
+    # later replications' strategies (tokenlength, rds, kcenter, zip, askllm, scores)
+    length_field: str = "response"
+    embed_field: str = "input"
+    queries: str | None = None
+    query_limit: int | None = None
+    zip_k1: int = 10000
+    zip_k2: int = 200
+    zip_k3: int = 100
+    from_file: str | None = None
+    column: str | None = None
+    ascending: bool = False
+    # decontamination: a `chase pool decontaminate` file; flag its rows, or exclude them too
+    contaminated: str | None = None
+    exclude_contaminated: bool = False
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -100,22 +114,30 @@ class Ranking:
 
 @dataclass(frozen=True)
 class StrategySpec:
-    """A registered strategy: its ranking function and whether its seed names a trial."""
+    """A registered strategy: its ranking function, whether its seed names a trial, and whether it
+    looks at evaluation data (``targeted``: a bool, or a function of the options for strategies
+    such as RDS+ whose mode decides it)."""
 
     name: str
     rank: Callable[[SelectionContext], Ranking]
     seeded_trials: bool
     description: str
+    targeted: bool | Callable[[SelectOptions], bool] = False
+
+    def is_targeted(self, options: SelectOptions) -> bool:
+        """Whether this run of the strategy reads evaluation data (a targeted win answers another question)."""
+        return bool(self.targeted(options) if callable(self.targeted) else self.targeted)
 
 
 STRATEGIES: dict[str, StrategySpec] = {}
 
 
-def register(name: str, *, seeded_trials: bool = False):
+def register(name: str, *, seeded_trials: bool = False, targeted: bool | Callable[[SelectOptions], bool] = False):
     """Decorator that adds a ranking function to the registry under ``name``."""
 
     def wrap(fn: Callable[[SelectionContext], Ranking]):
-        STRATEGIES[name] = StrategySpec(name, fn, seeded_trials, (fn.__doc__ or "").strip().splitlines()[0])
+        STRATEGIES[name] = StrategySpec(name, fn, seeded_trials, (fn.__doc__ or "").strip().splitlines()[0],
+                                        targeted)
         return fn
 
     return wrap
@@ -151,8 +173,28 @@ def _jsonl(rows: list[dict]) -> str:
     return "".join(json.dumps(row, ensure_ascii=False, sort_keys=True) + "\n" for row in rows)
 
 
+def apply_contamination(ranking: Ranking, ctx: SelectionContext) -> dict | None:
+    """With ``--contaminated FILE``: the flagged ids of this pool, and with ``--exclude-contaminated``
+    those ids taken out of the ranking (budgets fill from the next rows) as excluded ``contaminated``."""
+    if not ctx.options.contaminated:
+        return None
+    from chasing_random.data.decontaminate import read_contaminated
+
+    flagged = set(read_contaminated(ctx.options.contaminated)) & set(ctx.pool["id"])
+    if ctx.options.exclude_contaminated and flagged:
+        removed = [i for i in ranking.ids if i in flagged]
+        ranking.ids = [i for i in ranking.ids if i not in flagged]
+        if ranking.per_budget is not None:
+            ranking.per_budget = {b: [i for i in ids if i not in flagged] for b, ids in ranking.per_budget.items()}
+        if removed:
+            ranking.excluded["contaminated"] = removed
+    return {"file": str(ctx.options.contaminated), "excluded": ctx.options.exclude_contaminated,
+            "flagged_in_pool": len(flagged), "ids": flagged}
+
+
 def write_selection(ranking: Ranking, ctx: SelectionContext, strategy: str, out_dir: Path,
-                    seed: int | None, started: float) -> dict:
+                    seed: int | None, started: float, targeted: bool = False,
+                    contamination: dict | None = None) -> dict:
     """Write subsets (prefixes of the ranking), the ranking file and the manifest; return the manifest."""
     out_dir.mkdir(parents=True, exist_ok=True)
     name = pool_name(ctx.pool_path)
@@ -178,6 +220,8 @@ def write_selection(ranking: Ranking, ctx: SelectionContext, strategy: str, out_
         with atomic_path(path) as tmp:
             tmp.write_text(_jsonl(rows), encoding="utf-8")
         subsets[str(budget)] = {"path": path.name, "rows": len(rows)}
+        if contamination is not None:
+            subsets[str(budget)]["contaminated"] = sum(i in contamination["ids"] for i in ids)
     excluded_counts = {reason: len(ids) for reason, ids in sorted(ranking.excluded.items())}
     excluded_rows = [{"id": i, "reason": reason} for reason, ids in sorted(ranking.excluded.items()) for i in ids]
     with atomic_path(out_dir / f"{stem}.excluded.jsonl") as tmp:
@@ -193,7 +237,9 @@ def write_selection(ranking: Ranking, ctx: SelectionContext, strategy: str, out_
                               else len(ranking.ids) + sum(excluded_counts.values()) == len(ctx.pool)),
                "underflow": underflow, "subsets": subsets, "ranking_file": f"{stem}.ranking.jsonl",
                "excluded_file": f"{stem}.excluded.jsonl",
-               "info": ranking.info, "warnings": ranking.warnings, "cost": ranking.cost})
+               "info": ranking.info, "warnings": ranking.warnings, "cost": ranking.cost, "targeted": targeted,
+               "contamination": None if contamination is None else
+               {k: v for k, v in contamination.items() if k != "ids"}})
     return manifest
 
 
@@ -217,6 +263,8 @@ def select(pool_path: str | Path, strategy: str, budgets: list[int], out_dir: st
         opts = SelectOptions(**{**vars(options), "seed": seed})
         ctx = SelectionContext(pool_path, pool, sorted(set(budgets)), opts, store or ArtifactStore.default())
         ranking = spec.rank(ctx)
+        contamination = apply_contamination(ranking, ctx)
         manifests.append(write_selection(ranking, ctx, strategy, Path(out_dir),
-                                         seed if spec.seeded_trials else None, started))
+                                         seed if spec.seeded_trials else None, started,
+                                         targeted=spec.is_targeted(opts), contamination=contamination))
     return manifests
