@@ -26,7 +26,8 @@ def select_command(
     ctx: typer.Context,
     pool: Optional[Path] = typer.Option(None, help="Pool Parquet file."),
     strategy: Optional[str] = typer.Option(None, help="Strategy name (random, strictrandom, longest, full, "
-                                                      "superfilter, cherry, alpagasus, deita)."),
+                                                      "superfilter, cherry, alpagasus, deita, tokenlength, "
+                                                      "rds, kcenter, zip, askllm, scores)."),
     budgets: Optional[str] = typer.Option(None, help="Comma-separated budgets, e.g. 1000,5000,10000."),
     out: Path = typer.Option(Path("selections"), help="Folder for subsets, ranking and manifest."),
     seed: int = typer.Option(0, help="Seed (trial for random; tie-break and sampling elsewhere)."),
@@ -62,10 +63,27 @@ def select_command(
     quality_scorer: Optional[str] = typer.Option(None, help="deita: quality scorer model."),
     diversity_threshold: float = typer.Option(0.9, help="deita: cosine threshold of the diversity filter."),
     judge_options: Optional[list[str]] = typer.Option(None, "--judge-option", help="Judge backend option KEY=VALUE, repeatable (e.g. base_url=http://127.0.0.1:8000/v1)."),
+    length_field: str = typer.Option("response", help="tokenlength: response or both (prompt + response)."),
+    embed_field: str = typer.Option("input", help="rds/kcenter: text embedded per row: input, target or both."),
+    queries: Optional[str] = typer.Option(None, help="rds: targeted queries (ifeval, alpaca_eval, file:PATH); "
+                                                     "none = untargeted (a held-out pool sample)."),
+    query_limit: Optional[int] = typer.Option(None, help="rds: seeded sample of N queries."),
+    zip_k1: int = typer.Option(10000, help="zip: K1 candidates re-scored per round (global stage)."),
+    zip_k2: int = typer.Option(200, help="zip: K2 kept for the fine stage (local coarse stage)."),
+    zip_k3: int = typer.Option(100, help="zip: K3 added per round (local fine stage)."),
+    from_file: Optional[str] = typer.Option(None, "--from", help="scores: JSONL/JSON/Parquet keyed by id or "
+                                                                 "instruction."),
+    column: Optional[str] = typer.Option(None, help="scores: the score column of --from."),
+    ascending: bool = typer.Option(False, help="scores: lowest first."),
+    contaminated: Optional[str] = typer.Option(None, help="A `chase pool decontaminate` file: count its rows "
+                                                          "per subset."),
+    exclude_contaminated: bool = typer.Option(False, help="With --contaminated: exclude those rows."),
 ) -> None:
     """Rank a pool with a strategy and write DIR/{pool}_{strategy}_{budget}[_{seed}].jsonl.
 
     Example: chase select --pool alpaca.parquet --strategy random --seeds 0,1,2 --budgets 1000,5000 --out sel/
+
+    Example: chase select --pool alpaca.parquet --strategy scores --from quality.jsonl --column score --budgets 1000
     """
     if ctx.invoked_subcommand is not None:
         return
@@ -77,11 +95,14 @@ def select_command(
                        seeds=int_list(seeds, "--seeds") or None,
                        store=ArtifactStore(store) if store else None)
     for manifest in manifests:
-        table = Table(title=f"{strategy} (seed {manifest['config']['seed']})")
-        for column in ("budget", "rows", "file"):
-            table.add_column(column)
+        kind = "targeted: looks at evaluation data" if manifest["targeted"] else "untargeted"
+        table = Table(title=f"{strategy} (seed {manifest['config']['seed']}, {kind})")
+        flagged = manifest.get("contamination") is not None
+        for name in ("budget", "rows", "file") + (("contaminated",) if flagged else ()):
+            table.add_column(name)
         for budget, subset in manifest["subsets"].items():
-            table.add_row(budget, str(subset["rows"]), subset["path"])
+            table.add_row(budget, str(subset["rows"]), subset["path"],
+                          *((str(subset["contaminated"]),) if flagged else ()))
         console.print(table)
         console.print(f"ranked {manifest['ranked']} of {manifest['pool_rows']}; excluded: {manifest['excluded'] or 0}")
         for budget, reached in manifest["underflow"].items():
