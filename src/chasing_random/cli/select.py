@@ -45,7 +45,7 @@ def select_command(
     ifd_max: float = typer.Option(1.0, help="superfilter/cherry: drop rows whose IFD exceeds this."),
     diversity: bool = typer.Option(False, help="superfilter: diversity step over embeddings."),
     embedder: str = typer.Option("minilm", help="Embedding model for diversity steps."),
-    pooling: str = typer.Option("mean", help="Embedding pooling for causal LMs: mean or last-token."),
+    pooling: str = typer.Option("mean", help="Embedding pooling for causal LMs: mean, weighted-mean or last-token."),
     clusters: int = typer.Option(100, help="cherry: KMeans clusters of the pre-experience sample."),
     per_cluster: int = typer.Option(10, help="cherry: samples per cluster."),
     skip_pre_experience: bool = typer.Option(False, help="cherry: score with the base model."),
