@@ -32,6 +32,25 @@ BLOCK_ROWS = 16384
 MAX_UNTARGETED_QUERIES = 1000
 
 
+def _block_candidates(sims: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """(query, column) pairs of each row's k largest entries, plus every entry tied with the k-th."""
+    import torch
+
+    n_queries, width = sims.shape
+    if width <= k:
+        return np.repeat(np.arange(n_queries), width), np.tile(np.arange(width), n_queries)
+    values, columns = torch.topk(torch.from_numpy(sims), k + 1, dim=1, sorted=True)
+    values, columns = values.numpy(), columns.numpy()
+    rows, cols = np.repeat(np.arange(n_queries), k), columns[:, :k].ravel()
+    tied = np.flatnonzero(values[:, k] == values[:, k - 1])
+    if len(tied):  # the (k+1)-th equals the k-th: keep every entry tied with it so the cut stays exact
+        keep = ~np.isin(rows, tied)
+        extra_rows, extra_cols = np.nonzero(sims[tied] >= values[tied, k - 1, None])
+        rows = np.concatenate([rows[keep], tied[extra_rows]])
+        cols = np.concatenate([cols[keep], extra_cols])
+    return rows, cols
+
+
 def top_k(pool: np.ndarray, queries: np.ndarray, k: int, block_rows: int = BLOCK_ROWS) -> tuple[np.ndarray, np.ndarray]:
     """Each query's k most similar pool rows, best first (ties: lower index), from blocked products.
 
@@ -43,11 +62,7 @@ def top_k(pool: np.ndarray, queries: np.ndarray, k: int, block_rows: int = BLOCK
     best_sim = np.zeros((n_queries, 0), dtype=np.float32)
     for start in range(0, n, block_rows):
         sims = queries @ pool[start:start + block_rows].T
-        if sims.shape[1] > k:
-            kth = -np.partition(-sims, k - 1, axis=1)[:, k - 1]
-            rows, cols = np.nonzero(sims >= kth[:, None])
-        else:
-            rows, cols = np.nonzero(np.ones_like(sims, dtype=bool))
+        rows, cols = _block_candidates(sims, k)
         cand_rows = np.concatenate([np.repeat(np.arange(n_queries), best_idx.shape[1]), rows])
         cand_idx = np.concatenate([best_idx.ravel(), cols + start])
         cand_sim = np.concatenate([best_sim.ravel(), sims[rows, cols]])
@@ -62,46 +77,46 @@ def top_k(pool: np.ndarray, queries: np.ndarray, k: int, block_rows: int = BLOCK
     return best_idx, best_sim
 
 
-def _take_turns(idx: np.ndarray, sim: np.ndarray, budget: int, n: int) -> tuple[list[int], list[float], list[int]] | None:
-    """Round-robin over the queries' sorted lists; None when a list ran out before the budget (k too small)."""
-    complete = idx.shape[1] == n
-    taken = np.zeros(n, dtype=bool)
-    pointer = [0] * len(idx)
-    order, scores, by_query = [], [], []
-    while len(order) < min(budget, n):
-        for q in range(len(idx)):
-            p = pointer[q]
-            while p < idx.shape[1] and taken[idx[q, p]]:
-                p += 1
-            pointer[q] = p
-            if p == idx.shape[1]:
-                if complete:
-                    continue
-                return None
-            row = int(idx[q, p])
-            taken[row] = True
-            order.append(row)
-            scores.append(float(sim[q, p]))
-            by_query.append(q)
-            if len(order) == min(budget, n):
-                break
-    return order, scores, by_query
-
-
 def round_robin(pool: np.ndarray, queries: np.ndarray, budget: int,
                 block_rows: int = BLOCK_ROWS) -> tuple[list[int], list[float], list[int]]:
-    """Pool row indices in take order, the cosine of each to the query that took it, and that query."""
+    """Pool row indices in take order, the cosine of each to the query that took it, and that query.
+
+    Each query walks its own sorted top-k list; when a query finds its list all taken, its list alone
+    is recomputed 4x longer (its first k entries are unchanged, so earlier turns stay valid).
+    """
     pool, queries = np.asarray(pool, dtype=np.float32), np.asarray(queries, dtype=np.float32)
     if pool.ndim != 2 or queries.ndim != 2 or pool.shape[1] != queries.shape[1] or not len(queries):
         raise ChaseError(f"round-robin: pool {pool.shape} and queries {queries.shape} must be (n, d) and (m>0, d)")
     n = len(pool)
-    k = min(n, 2 * math.ceil(budget / len(queries)) + 8)
-    while True:
-        idx, sim = top_k(pool, queries, k, block_rows)
-        result = _take_turns(idx, sim, budget, n)
-        if result is not None:
-            return result
-        k = min(n, 4 * k)
+    target = min(budget, n)
+    idx, sim = top_k(pool, queries, 2 * math.ceil(budget / len(queries)) + 32, block_rows)
+    lists = [(idx[q], sim[q]) for q in range(len(queries))]
+    taken = np.zeros(n, dtype=bool)
+    pointer = [0] * len(queries)
+    order: list[int] = []
+    scores: list[float] = []
+    by_query: list[int] = []
+    while len(order) < target:
+        for q in range(len(queries)):
+            rows, sims = lists[q]
+            p = pointer[q]
+            while True:
+                while p < len(rows) and taken[rows[p]]:
+                    p += 1
+                if p < len(rows) or len(rows) == n:
+                    break
+                longer = top_k(pool, queries[q:q + 1], 4 * len(rows), block_rows)
+                rows, sims = lists[q] = (longer[0][0], longer[1][0])
+            pointer[q] = p
+            if p == len(rows):
+                continue
+            taken[rows[p]] = True
+            order.append(int(rows[p]))
+            scores.append(float(sims[p]))
+            by_query.append(q)
+            if len(order) == target:
+                break
+    return order, scores, by_query
 
 
 def round_robin_reference(pool: np.ndarray, queries: np.ndarray, budget: int) -> list[int]:
