@@ -10,3 +10,4 @@ from chasing_random.selection import alpagasus, deita  # noqa: F401  (registers 
 from chasing_random.selection import external  # noqa: F401  (registers scores)
 from chasing_random.selection import rds  # noqa: F401  (registers rds)
 from chasing_random.selection import kcenter  # noqa: F401  (registers kcenter)
+from chasing_random.selection import zip_entropy  # noqa: F401  (registers zip)
