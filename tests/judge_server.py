@@ -2,8 +2,8 @@
 
 A marker in the last message picks the behaviour: ``[429x2]`` (two rate limits, then a reply),
 ``[500x1]``, ``[timeoutx1]``, ``[malformedx1]`` (a 200 with a broken JSON body), ``[always500]``
-and ``[garbage]`` (a reply with no rating). Otherwise it answers ``4`` with a short explanation,
-and with top logprobs when asked. Every request is counted per prompt.
+and ``[garbage]`` (a reply with no rating). Otherwise it answers ``4`` with a short explanation
+(``yes`` to an Ask-LLM yes/no prompt), and with top logprobs when asked. Every request is counted per prompt.
 """
 
 from __future__ import annotations
@@ -57,7 +57,8 @@ class JudgeServer:
                 return self._send(handler, 200, self.completion(body, "4"))
             if kind == "malformed" and count <= times:
                 return self._send(handler, 200, '{"choices": [ {"message": ')
-            return self._send(handler, 200, self.completion(body, "I cannot rate this." if kind == "garbage" else "4"))
+            default = "yes" if "OPTIONS:\n- yes\n- no" in prompt else "4"  # Ask-LLM asks yes or no
+            return self._send(handler, 200, self.completion(body, "I cannot rate this." if kind == "garbage" else default))
         except (BrokenPipeError, ConnectionResetError):
             pass
 
@@ -67,8 +68,10 @@ class JudgeServer:
         choice = {"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": text}}
         if body.get("logprobs"):
             top = [{"token": t, "logprob": lp, "bytes": None} for t, lp in (("4", -0.2), ("5", -2.0), (" 3", -3.0), ("I", -4.0))]
+            if answer == "yes":
+                top = [{"token": t, "logprob": lp, "bytes": None} for t, lp in (("yes", -0.3), (" no", -1.5), ("I", -4.0))]
             choice["logprobs"] = {"content": [{"token": answer.split()[0], "logprob": -0.2, "bytes": None,
-                                               "top_logprobs": top if answer == "4" else [top[3]]}]}
+                                               "top_logprobs": top if answer in ("4", "yes") else [top[3]]}]}
         return {"id": "x", "object": "chat.completion", "created": 0, "model": body["model"], "choices": [choice],
                 "usage": {"prompt_tokens": 10, "completion_tokens": 2, "total_tokens": 12}}
 
