@@ -22,8 +22,8 @@ import numpy as np
 
 from chasing_random.analysis.compare import analyse
 from chasing_random.analysis.report import build_report
-from chasing_random.analysis.results import RunResults
 from chasing_random.analysis.stats import bootstrap_mean_ci
+from chasing_random.results import RunResults
 
 STRATEGIES = ("strictrandom", "longest", "alpagasus", "cherry", "superfilter", "deita", "alpagasus-t3")
 BENCHMARKS = {"ifeval": ("prompt_level_strict_acc", 541, None), "alpaca_eval_pairwise": ("win_rate", 805, 50.0),

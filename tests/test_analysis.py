@@ -9,7 +9,7 @@ from hypothesis import given, settings, strategies as st
 from chasing_random.analysis import stats
 from chasing_random.analysis.compare import analyse, settings_of
 from chasing_random.analysis.costs import CostModel
-from chasing_random.analysis.results import CostRow, EvaluationRow, Prices
+from chasing_random.results import CostRow, EvaluationRow, Prices
 
 
 @settings(max_examples=30, deadline=None)
@@ -50,6 +50,7 @@ def test_percentile_and_verdicts():
 
 
 def _row(strategy, seed, value, per_prompt=None, budget=100, benchmark="b", metric="m", **extra):
+    extra = {"unit": "fraction", "higher_is_better": True, **extra}
     return EvaluationRow(pool="p", budget=budget, strategy=strategy, seed=seed, benchmark=benchmark, metric=metric,
                          value=value, per_prompt=per_prompt or {}, **extra)
 
@@ -82,10 +83,10 @@ def test_selection_cost_shares_scoring_and_averages_seeds():
             CostRow(pool="p", strategy="s", budget=100, seed=0, stage="selection", device="cpu", device_hours=10),
             CostRow(pool="p", strategy="s", budget=100, seed=1, stage="selection", device="cpu", device_hours=20),
             CostRow(pool="p", strategy="s", budget=200, stage="selection", device="cpu", device_hours=1000,
-                    api_tokens={"gpt-4o-mini": 1_000_000})]
+                    api_tokens={"gpt-4o-mini": {"input": 1_000_000, "output": 1_000_000}})]
     model = CostModel(rows, Prices(), [], lambda p: p)
     assert model.selection("p", "s", 100).dollars == pytest.approx(1.80 + 0.10 * 15)
-    assert model.selection("p", "s", 200).dollars == pytest.approx(1.80 + 100 + 0.30)
+    assert model.selection("p", "s", 200).dollars == pytest.approx(1.80 + 100 + 0.15 + 0.60)  # input + output price
     assert model.selection("p", "other", 100).rows == 0
 
 
@@ -94,6 +95,6 @@ def test_configured_prices_merge_over_defaults_and_nan_is_rejected():
 
     prices = Prices.model_validate({"device_hour": {"A100": 2.5}})
     assert prices.device_hour["A100"] == 2.5 and prices.device_hour["cpu"] == 0.10
-    assert prices.api_per_million_tokens["gpt-4o"] == 5.0
+    assert (prices.api_per_million_tokens["gpt-4o"].input, prices.api_per_million_tokens["gpt-4o"].output) == (2.5, 10.0)
     with pytest.raises(ValidationError):
         _row("random", 0, float("nan"))

@@ -102,3 +102,30 @@ def test_demo_grid_is_the_issue_grid(small):
     assert config.seeds.random == [0, 1, 2] and config.pools[0].source == "synth"
     assert {b.name for b in config.benchmarks} == {"synth_heldout", "ifeval", "alpaca_eval_pairwise"}
     assert config.training.base_model == config.judge.spec.split(":", 1)[1] == "smollm2-135m-instruct"
+
+
+def test_benchmarks_come_from_the_registry(tmp_path):
+    from chasing_random.benchmarks import BENCHMARKS, UNITS
+
+    with pytest.raises(ChaseError, match=r"exp.yaml:13: benchmarks.0.name: .*unknown benchmark 'ifevall'; valid: "
+                                         + ", ".join(BENCHMARKS)):
+        load_experiment(write(tmp_path, MINIMAL.replace("name: ifeval\n", "name: ifevall\n")))
+    with pytest.raises(ChaseError, match="harness benchmark needs tasks"):
+        load_experiment(write(tmp_path, MINIMAL.replace("name: ifeval\n", "name: harness\n")))
+    for spec in BENCHMARKS.values():  # every spec declares its metric's unit and direction as data
+        assert spec.metric.unit in UNITS and isinstance(spec.metric.higher_is_better, bool)
+
+
+def test_experiment_judge_is_the_default_and_a_benchmark_may_set_its_own(tmp_path):
+    text = MINIMAL + "judge:\n  spec: openai:gpt-4o-mini\n  options: {base_url: 'http://127.0.0.1:9/v1'}\n"
+    plan = expand(load_experiment(write(tmp_path, text)))
+    expected = {"spec": "openai:gpt-4o-mini", "options": {"base_url": "http://127.0.0.1:9/v1"}}
+    assert all(s.params["judge"] == expected for s in plan.stages if s.kind == "selection")
+    assert all(s.params["judge"] == expected for s in plan.stages if s.name.startswith("pairwise"))
+    own = text.replace("  - name: alpaca_eval_pairwise\n", "  - name: alpaca_eval_pairwise\n"
+                       "    judge: {spec: 'local:smollm2-135m-instruct', options: {batch_size: 2}}\n")
+    plan = expand(load_experiment(write(tmp_path, own)))
+    assert {s.params["judge"]["spec"] for s in plan.stages if s.name.startswith("pairwise")} == {
+        "local:smollm2-135m-instruct"}
+    with pytest.raises(ChaseError, match="judge.spec: .*expected local:NAME"):
+        load_experiment(write(tmp_path, MINIMAL + "judge: {spec: gpt-4o}\n"))

@@ -62,7 +62,7 @@ def make_run(root: Path, *, with_full_training: bool = True) -> Path:
                             "pool_path": "pool.parquet"})
     costs = [
         {"pool": "synth", "strategy": "good", "budget": None, "seed": None, "stage": "selection", "device": "cpu",
-         "device_hours": 0.0, "api_tokens": {"gpt-4o": 2_000_000}, "wall_time_s": 10},
+         "device_hours": 0.0, "api_tokens": {"gpt-4o": {"input": 1_000_000, "output": 1_000_000}}, "wall_time_s": 10},
         {"pool": "synth", "strategy": "bad", "budget": None, "seed": None, "stage": "selection", "device": "cpu",
          "device_hours": 10.0, "api_tokens": {}, "wall_time_s": 36000},
         *[{"pool": "synth", "strategy": "random", "budget": 50, "seed": s, "stage": "training", "device": "cpu",
@@ -75,7 +75,7 @@ def make_run(root: Path, *, with_full_training: bool = True) -> Path:
     _jsonl(run / "results" / "costs.jsonl", costs)
     _jsonl(run / "results" / "subsets.jsonl", subsets)
     (run / "config.json").write_text(json.dumps({"name": "t", "prices": {"device_hour": {"cpu": 0.2},
-                                                 "api_per_million_tokens": {"gpt-4o": 5.0}}}))
+                                                 "api_per_million_tokens": {"gpt-4o": {"input": 2.0, "output": 8.0}}}}))
     return run
 
 
@@ -104,7 +104,7 @@ def test_verdicts_costs_and_corruption(tmp_path):
     assert dict(report.generalisation.best)["synth / 50 / synth_heldout / exact_match"] == "good"
 
     rows = {(r["benchmark"], r["strategy"], r["seed"]): r for r in _csv(report.csv)}
-    assert float(rows[("synth_heldout", "good", "")]["selection_cost_usd"]) == pytest.approx(10.0)  # 2M x $5
+    assert float(rows[("synth_heldout", "good", "")]["selection_cost_usd"]) == pytest.approx(10.0)  # 1M in x $2 + 1M out x $8
     assert float(rows[("synth_heldout", "bad", "")]["selection_cost_usd"]) == pytest.approx(2.0)  # 10 h x $0.2
     assert float(rows[("synth_heldout", "full", "")]["selection_cost_usd"]) == pytest.approx(0.4)  # measured
     assert {rows[("synth_heldout", "random", s)]["seed"] for s in ("0", "1", "2")} == {"0", "1", "2"}
@@ -167,3 +167,19 @@ def test_bad_rows_and_unpriced_devices_are_located_errors(tmp_path, run_cli):
     with pytest.raises(ChaseError, match="costs.jsonl:7.*device 'TPU'"):
         build_report(run, resamples=100)
     assert run_cli("report", tmp_path / "nowhere").code == 2
+
+
+def test_unpriced_api_models_and_old_token_shapes_say_what_to_do(tmp_path):
+    run = make_run(tmp_path)
+    costs = run / "results" / "costs.jsonl"
+    base = costs.read_text()
+    costs.write_text(base + json.dumps({"pool": "synth", "strategy": "x", "stage": "evaluation",
+                                        "api_tokens": {"my-judge": {"input": 10, "output": 2}}}) + "\n")
+    with pytest.raises(ChaseError, match=r"costs.jsonl:7.*'my-judge' has no price: set "
+                                         r"prices.api_per_million_tokens.my-judge"):
+        build_report(run, resamples=100)
+    # the shape an older runner wrote: token counts without the model's name
+    costs.write_text(base + json.dumps({"pool": "synth", "strategy": "x", "stage": "selection",
+                                        "api_tokens": {"prompt": 10, "completion": 2}}) + "\n")
+    with pytest.raises(ChaseError, match=r"costs.jsonl:7: field 'api_tokens'.*without the API model's name.*chase run"):
+        build_report(run, resamples=100)

@@ -14,7 +14,6 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from chasing_random.errors import ChaseError
 
 DEFAULT_RANDOM_SEEDS = [0, 1, 2]
-BENCHMARK_KINDS = ("synth_heldout", "ifeval", "alpaca_eval_pairwise", "harness")
 
 
 class Strict(BaseModel):
@@ -96,14 +95,36 @@ class GenerationConfig(Strict):
 
 
 class JudgeConfig(Strict):
+    """A judge: its spec (``local:NAME`` or ``openai:MODEL``) and backend options (base_url,
+    max_concurrency, ...). The experiment's judge is the default of every judge-based strategy and of
+    pairwise benchmarks; a strategy (``options.judge`` + ``options.judge_options``) or a benchmark
+    (``judge:``) may set its own."""
+
     spec: str = "local:smollm2-135m-instruct"
     options: dict[str, Any] = Field(default_factory=dict)
 
+    @field_validator("spec")
+    @classmethod
+    def _parses(cls, spec: str) -> str:
+        from chasing_random.judges.factory import JudgeSpec
+
+        try:
+            JudgeSpec.parse(spec, bare_is_local=False)
+        except ChaseError as exc:
+            raise ValueError(str(exc)) from None
+        return spec
+
+    def parsed(self):
+        """The ``JudgeSpec`` (the one parsed form every judge of a run is built from)."""
+        from chasing_random.judges.factory import JudgeSpec
+
+        return JudgeSpec.parse(self.spec, self.options, bare_is_local=False)
+
 
 class BenchmarkConfig(Strict):
-    """A benchmark: generation on its prompts, then its metric."""
+    """A benchmark of the registry (``chasing_random.benchmarks``): generation on its prompts, then its metric."""
 
-    name: Literal["synth_heldout", "ifeval", "alpaca_eval_pairwise", "harness"]
+    name: str
     limit: int | None = Field(default=None, gt=0)
     seed: int = 0
     subset: str | None = None
@@ -111,25 +132,68 @@ class BenchmarkConfig(Strict):
     tasks: list[str] = Field(default_factory=list, description="harness only")
     protocol: Literal["weighted", "discrete"] = "weighted"
     both_orders: bool = False
+    judge: JudgeConfig | None = Field(default=None, description="judge-based benchmarks: this benchmark's own "
+                                                                 "judge instead of the experiment's")
+
+    @field_validator("name")
+    @classmethod
+    def _registered(cls, name: str) -> str:
+        from chasing_random.benchmarks import BENCHMARKS
+
+        if name not in BENCHMARKS:
+            raise ValueError(f"unknown benchmark '{name}'; valid: {', '.join(BENCHMARKS)}")
+        return name
 
     @model_validator(mode="after")
-    def _harness_needs_tasks(self):
-        if self.name == "harness" and not self.tasks:
-            raise ValueError("the harness benchmark needs tasks (e.g. [openllm] or [mmlu])")
+    def _spec_checks(self):
+        from chasing_random.benchmarks import BENCHMARKS
+
+        spec = BENCHMARKS[self.name]
+        if spec.validate is not None:
+            spec.validate(self)
         return self
+
+    @property
+    def spec(self):
+        """This benchmark's registry entry (``BenchmarkSpec``)."""
+        from chasing_random.benchmarks import BENCHMARKS
+
+        return BENCHMARKS[self.name]
+
+    def fingerprint_view(self) -> dict:
+        """The config that keys generation stages (the judge only keys evaluation)."""
+        return self.model_dump(exclude={"judge"})
 
 
 DEFAULT_DEVICE_HOUR = {"cpu": 0.10, "T4": 0.35, "L4": 0.80, "A10G": 1.00, "A100": 1.80, "H100": 3.00, "mps": 0.0}
-DEFAULT_API_PER_MILLION = {"gpt-4o": 5.00, "gpt-4o-mini": 0.30, "gpt-4-turbo": 10.00, "gpt-3.5-turbo": 1.00}
+# USD per million tokens (input, output): list prices of common judge models.
+DEFAULT_API_PER_MILLION = {"gpt-4o": {"input": 2.50, "output": 10.00}, "gpt-4o-mini": {"input": 0.15, "output": 0.60},
+                           "gpt-4.1": {"input": 2.00, "output": 8.00}, "gpt-4.1-mini": {"input": 0.40, "output": 1.60},
+                           "gpt-4-turbo": {"input": 10.00, "output": 30.00},
+                           "gpt-3.5-turbo": {"input": 0.50, "output": 1.50}}
 DEFAULT_DEVICE_FLOPS = {"cpu": 5.0e10, "T4": 2.5e13, "L4": 4.0e13, "A10G": 5.0e13, "A100": 1.25e14, "H100": 3.0e14}
 
 
+class ApiPrice(Strict):
+    """USD per million input (prompt) and output (completion) tokens of one API model. A single
+    number (the format before the split) prices both directions alike."""
+
+    input: float = Field(ge=0)
+    output: float = Field(ge=0)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _one_number(cls, value):
+        return {"input": value, "output": value} if isinstance(value, (int, float)) else value
+
+
 class PricesConfig(Strict):
-    """Dollars per device-hour by device type and per million API tokens by model (merged over the
-    defaults above), and sustained FLOP/s per device used only by ``--dry-run`` estimates."""
+    """Dollars per device-hour by device type and per million API tokens by model and direction (merged
+    over the defaults above), and sustained FLOP/s per device used only by ``--dry-run`` estimates."""
 
     device_hour: dict[str, float] = Field(default_factory=lambda: dict(DEFAULT_DEVICE_HOUR))
-    api_per_million_tokens: dict[str, float] = Field(default_factory=lambda: dict(DEFAULT_API_PER_MILLION))
+    api_per_million_tokens: dict[str, ApiPrice] = Field(default_factory=lambda: dict(DEFAULT_API_PER_MILLION),
+                                                        validate_default=True)
     device_flops: dict[str, float] = Field(default_factory=lambda: dict(DEFAULT_DEVICE_FLOPS))
 
     @field_validator("device_hour", "api_per_million_tokens", "device_flops", mode="before")
@@ -138,6 +202,14 @@ class PricesConfig(Strict):
         defaults = {"device_hour": DEFAULT_DEVICE_HOUR, "api_per_million_tokens": DEFAULT_API_PER_MILLION,
                     "device_flops": DEFAULT_DEVICE_FLOPS}[info.field_name]
         return {**defaults, **value} if isinstance(value, dict) else value
+
+    def api_price(self, model: str) -> ApiPrice:
+        """The price of an API model; an unknown model is an error naming the config key to set."""
+        if model not in self.api_per_million_tokens:
+            raise ChaseError(f"API model '{model}' has no price: set prices.api_per_million_tokens.{model}: "
+                             "{input: USD, output: USD} (per million tokens) in the experiment config "
+                             f"(priced: {', '.join(sorted(self.api_per_million_tokens))})")
+        return self.api_per_million_tokens[model]
 
 
 class ExperimentConfig(Strict):

@@ -8,9 +8,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from chasing_random.analysis.results import FULL, RANDOM, EvaluationRow
 from chasing_random.analysis.stats import (BETTER, TIE, WORSE, Comparison, bootstrap_mean_ci, bootstrap_unpaired_ci,
                                            percentile_among, seed_for, verdict)
+from chasing_random.benchmarks import UNITS
+from chasing_random.results import FULL, RANDOM, EvaluationRow
 
 
 @dataclass
@@ -22,6 +23,8 @@ class Setting:
     benchmark: str
     metric: str
     primary: bool  # the benchmark's first metric: the one the generalisation table counts
+    unit: str = "fraction"  # a key of chasing_random.benchmarks.UNITS, from the rows
+    higher_is_better: bool = True
 
     @property
     def label(self) -> str:
@@ -58,22 +61,13 @@ class SettingResult:
 
     @property
     def best(self) -> str:
-        """The highest value in the setting: a strategy, or ``random`` (its seeds' mean)."""
-        candidates = [(s.value, s.strategy) for s in self.strategies]
+        """The best value in the setting (highest, or lowest for metrics where lower is better): a
+        strategy, or ``random`` (its seeds' mean)."""
+        sign = 1.0 if self.setting.higher_is_better else -1.0
+        candidates = [(sign * s.value, s.strategy) for s in self.strategies]
         if self.random_values:
-            candidates.append((self.random_mean, RANDOM))
+            candidates.append((sign * self.random_mean, RANDOM))
         return max(candidates, key=lambda c: (c[0], c[1]))[1] if candidates else ""
-
-
-def _scale(rows: list[EvaluationRow]) -> float:
-    """100 when values are percents of the per-prompt scores (win rates), else 1."""
-    for row in rows:
-        if row.per_prompt:
-            mean = float(np.mean(list(row.per_prompt.values())))
-            if mean != 0:
-                return 100.0 if abs(np.log10(abs(row.value / mean)) - 2) < 1 else 1.0
-            return 100.0 if abs(row.value) > 1 else 1.0
-    return 1.0
 
 
 def _per_prompt(rows: list[EvaluationRow]) -> dict[str, float]:
@@ -87,7 +81,7 @@ def _per_prompt(rows: list[EvaluationRow]) -> dict[str, float]:
 def compare(setting: Setting, strategy_rows: list[EvaluationRow], random_rows: list[EvaluationRow], *,
             resamples: int, confidence: float, seed: int) -> Comparison | None:
     """Difference from random (or from the fixed reference) with a bootstrap interval over prompts."""
-    scale = _scale(strategy_rows + random_rows)
+    scale = UNITS[setting.unit].per_prompt_scale
     value = float(np.mean([r.value for r in strategy_rows]))
     random_values = [r.value for r in random_rows]
     mine = _per_prompt(strategy_rows)
@@ -100,7 +94,8 @@ def compare(setting: Setting, strategy_rows: list[EvaluationRow], random_rows: l
                                           confidence=confidence, seed=boot_seed)
             low, high = low - reference, high - reference
         return Comparison(value - reference, low, high, False, len(mine), percentile_among(value, random_values),
-                          verdict(low, high, value - reference, [reference]), f"reference {reference:g}")
+                          _directed(verdict(low, high, value - reference, [reference]), setting),
+                          f"reference {reference:g}")
     if not random_rows:
         return None
     difference = value - float(np.mean(random_values))
@@ -116,7 +111,12 @@ def compare(setting: Setting, strategy_rows: list[EvaluationRow], random_rows: l
                                           resamples=resamples, confidence=confidence, seed=boot_seed)
     prompts = len(common) if paired else len(mine)
     return Comparison(difference, low, high, paired, prompts, percentile_among(value, random_values),
-                      verdict(low, high, difference, random_values), "random mean")
+                      _directed(verdict(low, high, difference, random_values), setting), "random mean")
+
+
+def _directed(raw: str, setting: Setting) -> str:
+    """A verdict on the value's difference, read in the metric's direction (lower may be better)."""
+    return raw if setting.higher_is_better else {BETTER: WORSE, WORSE: BETTER}.get(raw, raw)
 
 
 def settings_of(rows: list[EvaluationRow]) -> dict[tuple, list[EvaluationRow]]:
@@ -141,7 +141,7 @@ def analyse(rows: list[EvaluationRow], *, resamples: int = 2000, confidence: flo
     """Every setting's random summary and each strategy's comparison with random."""
     results = []
     for (pool, budget, benchmark, metric, primary), members in settings_of(rows).items():
-        setting = Setting(pool, budget, benchmark, metric, primary)
+        setting = Setting(pool, budget, benchmark, metric, primary, members[0].unit, members[0].higher_is_better)
         random_rows = [r for r in members if r.strategy == RANDOM]
         by_strategy: dict[str, list[EvaluationRow]] = defaultdict(list)
         for row in members:

@@ -7,10 +7,10 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from chasing_random.analysis.results import SubsetRow
 from chasing_random.data.pool import read_pool
 from chasing_random.data.synth import corruption_rates, has_corruption_labels
 from chasing_random.errors import ChaseError
+from chasing_random.results import SubsetRow
 from chasing_random.store import jsonl_lines
 
 

@@ -10,8 +10,8 @@ from pathlib import Path
 import numpy as np
 import pyarrow.parquet as pq
 
-from chasing_random.analysis.results import FULL, CostRow, Prices, SubsetRow
 from chasing_random.errors import ChaseError
+from chasing_random.results import FULL, SELECTION_STAGES, CostRow, Prices, SubsetRow
 
 
 @dataclass
@@ -25,17 +25,20 @@ class Cost:
 
 
 def dollars(row: CostRow, prices: Prices, line: int | None = None) -> float:
-    """One cost row in dollars; an unpriced device or API model is an error naming it."""
+    """One cost row in dollars: device-hours x the device's price, plus each API model's input and
+    output tokens x its price per million in that direction; an unpriced device or model is an error
+    naming it and the config key to set."""
     where = f"results/costs.jsonl{f':{line}' if line else ''} ({row.pool}, {row.strategy}, {row.stage})"
     if row.device_hours and row.device not in prices.device_hour:
         raise ChaseError(f"{where}: device '{row.device}' has no price in config.json prices.device_hour "
                          f"(known: {', '.join(sorted(prices.device_hour))})")
     total = row.device_hours * prices.device_hour.get(row.device, 0.0)
     for model, tokens in row.api_tokens.items():
-        if model not in prices.api_per_million_tokens:
-            raise ChaseError(f"{where}: API model '{model}' has no price in config.json "
-                             "prices.api_per_million_tokens")
-        total += tokens / 1e6 * prices.api_per_million_tokens[model]
+        try:
+            price = prices.api_price(model)
+        except ChaseError as exc:
+            raise ChaseError(f"{where}: {exc}") from None
+        total += (tokens.input * price.input + tokens.output * price.output) / 1e6
     return total
 
 
@@ -46,7 +49,7 @@ def _aggregate(rows: list[tuple[int, CostRow]], prices: Prices) -> Cost:
         groups[row.seed].append((line, row))
 
     def totals(items: list[tuple[int, CostRow]]) -> np.ndarray:
-        return np.array([[dollars(r, prices, line), r.device_hours, sum(r.api_tokens.values())] for line, r in items]
+        return np.array([[dollars(r, prices, line), r.device_hours, r.total_tokens] for line, r in items]
                         ).reshape(-1, 3).sum(axis=0)
 
     shared = totals(groups.pop(None, []))
@@ -69,7 +72,7 @@ class CostModel:
     def selection(self, pool: str, strategy: str, budget: int | None) -> Cost:
         """Selection cost of a strategy at a budget: its budget-independent scoring rows (budget null)
         plus the rows of this budget; seeds are averaged. No rows recorded means $0."""
-        rows = [(line, r) for line, r in self.rows if r.stage == "selection" and r.pool == pool
+        rows = [(line, r) for line, r in self.rows if r.stage in SELECTION_STAGES and r.pool == pool
                 and r.strategy == strategy and (r.budget is None or r.budget == budget)]
         return _aggregate(rows, self.prices)
 

@@ -13,7 +13,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.ticker import FuncFormatter  # noqa: E402
 
 from chasing_random.analysis.compare import SettingResult  # noqa: E402
-from chasing_random.analysis.results import FULL, RANDOM  # noqa: E402
+from chasing_random.results import FULL, RANDOM  # noqa: E402
 
 
 def cost_floor(costs: list[float]) -> float:

@@ -15,9 +15,10 @@ from chasing_random.analysis.compare import Generalisation, SettingResult, analy
 from chasing_random.analysis.corruption import SubsetCorruption, subset_corruption
 from chasing_random.analysis.costs import CostModel
 from chasing_random.analysis.plots import figure1
-from chasing_random.analysis.results import FULL, RANDOM, RunResults
 from chasing_random.analysis.stats import BETTER, TIE, WORSE
+from chasing_random.benchmarks import UNITS
 from chasing_random.data.synth import LABELS
+from chasing_random.results import FULL, RANDOM, RunResults
 from chasing_random.store import atomic_path, write_text_atomic
 
 CSV_COLUMNS = ("pool", "budget", "benchmark", "metric", "primary", "strategy", "seed", "value", "strategy_value",
@@ -33,12 +34,6 @@ font-weight:600}.worse{color:#c62828;font-weight:600}img{max-width:100%;border:1
 def fmt(value: float | None, digits: int = 4) -> str:
     """Numbers for tables: blank when missing, else ``digits`` decimals."""
     return "" if value is None else f"{value:.{digits}f}"
-
-
-def digits_for(result: SettingResult) -> int:
-    """2 decimals for settings in percent (win rates), 4 for accuracies in [0, 1]."""
-    values = list(result.random_values.values()) + [v for s in result.strategies for v in s.values.values()]
-    return 2 if any(abs(v) > 1.5 for v in values) else 4
 
 
 def money(value: float | None) -> str:
@@ -74,7 +69,7 @@ class Report:
 
 def _setting_table(result: SettingResult, cost_of) -> Table:
     setting = result.setting
-    d = digits_for(result)
+    d = UNITS[setting.unit].digits
     rows = []
     if result.random_values:
         values = list(result.random_values.values())

@@ -118,13 +118,11 @@ def pairwise(
     Example: chase evaluate pairwise --outputs cand.json --reference seed0.json seed1.json seed2.json --judge local:smollm2-135m-instruct --out results/pairwise
     """
     from chasing_random.evaluation.pairwise import run_pairwise
-    from chasing_random.judges.factory import BACKENDS, make_judge, parse_judge_options
+    from chasing_random.judges.factory import JudgeSpec
 
-    spec = judge if judge.split(":", 1)[0] in BACKENDS and ":" in judge else f"local:{judge}"
-    options = {"cache_dir": str(out / "judge_cache"), **parse_judge_options(judge_option)}
-    if spec.startswith("local:"):
-        options = {"batch_size": batch_size, "dtype": dtype, "trust_remote_code": trust_remote_code, **options}
-    metrics = run_pairwise(outputs, [*reference, *(more_references or [])], make_judge(spec, **options), out,
+    spec = (JudgeSpec.parse(judge, judge_option).with_cache(out / "judge_cache")
+            .local_defaults(batch_size=batch_size, dtype=dtype, trust_remote_code=trust_remote_code))
+    metrics = run_pairwise(outputs, [*reference, *(more_references or [])], spec.build(), out,
                            seed=seed, both_orders=both_orders, protocol=protocol, max_output_chars=max_output_chars)
     if metrics["n_judge_failures"]:
         console.print(f"[yellow]{metrics['n_judge_failures']} judge failures[/] (preference null, reasons in "

@@ -14,10 +14,11 @@ from chasing_random.ui import console
 
 
 def _judge(spec: str, store: ArtifactStore, batch_size: int, dtype: str, trust_remote_code: bool, options):
-    from chasing_random.judges.factory import judge_for_selection
+    """The judge of a scoring command: a bare name means local; replies cached in the store."""
+    from chasing_random.judges.factory import CACHE_FOLDER, JudgeSpec
 
-    return judge_for_selection(spec, cache_root=store.root / "judge-responses", batch_size=batch_size, dtype=dtype,
-                               trust_remote_code=trust_remote_code, judge_options=options)
+    return (JudgeSpec.parse(spec, options).with_cache(store.root / CACHE_FOLDER)
+            .local_defaults(batch_size=batch_size, dtype=dtype, trust_remote_code=trust_remote_code).build())
 
 
 def _report(table, judge, max_failure_rate: float, what: str, out: Optional[Path]) -> None:
@@ -31,7 +32,8 @@ def _report(table, judge, max_failure_rate: float, what: str, out: Optional[Path
     summary = {"table": str(table.run.path), "rows": len(table.frame), "failed": len(table.failures),
                "failure_rate": round(table.failure_rate(), 6), "reused": table.run.reused,
                "score_mean": float(scored.mean()) if len(scored) else None,
-               "cost": table.cost(api=judge.name.startswith("openai:")), "out": str(out) if out else None}
+               "cost": {**table.cost(judge).record(), "api_price_usd": table.api_price_usd()},
+               "out": str(out) if out else None}
     console.print(failure_summary(table, max_failure_rate, what))
     echo_json(summary)
 
@@ -64,7 +66,7 @@ def judge_command(
 
     artifacts = ArtifactStore(store) if store else ArtifactStore.default()
     model = _judge(judge, artifacts, batch_size, dtype, trust_remote_code, judge_option)
-    mode = rating_mode or ("forward" if model.name.startswith("local:") else "generate")
+    mode = rating_mode or ("generate" if model.is_api else "forward")
     ids = sample_ids(list(read_pool(pool)["id"]), score_limit, seed)
     table = alpagasus_ratings(pool, model, prompt=prompt, parse=parse, mode=mode, ids=ids, store=artifacts,
                               retry_failed=retry_failed)

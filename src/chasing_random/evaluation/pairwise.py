@@ -164,9 +164,12 @@ def judge_pairs(pairs: list[Pair], judge: Judge, protocol: str, both_orders: boo
             preferences.append(canonical)
             if failure:
                 failures.append(failure)
-            verdicts.append({"candidate_shown": "A" if first else "B", "choice_probs": reply.choice_probs,
-                             "text": reply.text, "failure": failure, "cached": reply.cached,
-                             "price": reply.price, "seconds": reply.seconds})
+            verdict = {"candidate_shown": "A" if first else "B", "choice_probs": reply.choice_probs,
+                       "text": reply.text, "failure": failure, "cached": reply.cached,
+                       "price": reply.price, "seconds": reply.seconds}
+            if judge.is_api:  # what the call was billed, for the run's cost rows
+                verdict.update(input_tokens=reply.prompt_tokens, output_tokens=reply.completion_tokens)
+            verdicts.append(verdict)
         preference = None if failures else sum(preferences) / len(preferences)
         annotations.append({
             "instruction": pair.instruction,
@@ -184,9 +187,14 @@ def judge_pairs(pairs: list[Pair], judge: Judge, protocol: str, both_orders: boo
     return annotations
 
 
-def _judge_identity(judge: Judge) -> Any:
-    describe = getattr(judge, "describe", None)
-    return describe() if callable(describe) else judge.name
+def api_tokens(annotations: list[dict], judge: Judge) -> dict[str, dict[str, int]]:
+    """Input and output tokens billed for the annotations' verdicts, under the API judge's model."""
+    if not judge.is_api:
+        return {}
+    verdicts = [v for a in annotations for v in a.get("raw_completion") or []]
+    spent = {"input": sum(v.get("input_tokens", 0) for v in verdicts),
+             "output": sum(v.get("output_tokens", 0) for v in verdicts)}
+    return {judge.model: spent} if any(spent.values()) else {}
 
 
 def run_pairwise(candidate_path: str | Path, reference_paths: list[str | Path], judge: Judge | str,
@@ -211,7 +219,7 @@ def run_pairwise(candidate_path: str | Path, reference_paths: list[str | Path], 
     inputs = {"candidate": str(candidate_path), "candidate_sha": file_fingerprint(candidate_path),
               "references": [str(p) for p in reference_paths],
               "references_sha": [file_fingerprint(p) for p in reference_paths]}
-    config = {"judge": _judge_identity(judge), "protocol": protocol, "seed": seed, "both_orders": both_orders,
+    config = {"judge": judge.describe(), "protocol": protocol, "seed": seed, "both_orders": both_orders,
               "max_output_chars": max_output_chars, "prompt_version": PROMPT_VERSION}
     run_key = fingerprint(inputs["candidate_sha"], inputs["references_sha"], config)
     annotations_path, metrics_path = out_dir / "annotations.json", out_dir / "METRICS.json"
@@ -236,6 +244,8 @@ def run_pairwise(candidate_path: str | Path, reference_paths: list[str | Path], 
     annotations = [done[p.index] for p in pairs]
     metrics = pairwise_metrics(annotations, reference_paths)
     metrics.update({"judge": judge.name, "protocol": protocol, "seed": seed, "both_orders": both_orders})
+    if judge.is_api:
+        metrics["api_tokens"] = api_tokens(annotations, judge)
     write_json_atomic(annotations_path, annotations)
     write_json_atomic(metrics_path, metrics)
     write_manifest(annotations_path, kind="pairwise", inputs=inputs, config=config, started=started,

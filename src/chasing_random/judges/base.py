@@ -32,10 +32,30 @@ class JudgeReply:
         return self.failure is None
 
 
-class Judge(ABC):
-    """A batched judge. ``name`` identifies the judge model in caches and manifests."""
+class BackendModel:
+    """A ``backend`` (local or openai) and a ``model``: what names a judge and its spec."""
 
-    name: str
+    backend: str
+    model: str
+
+    @property
+    def name(self) -> str:
+        """``backend:model``, the spec string."""
+        return f"{self.backend}:{self.model}"
+
+    @property
+    def is_api(self) -> bool:
+        """Whether calls are paid in API tokens (rather than device time)."""
+        return self.backend == "openai"
+
+
+class Judge(BackendModel, ABC):
+    """A batched judge: ``name`` is the spec it was built from and ``describe()`` what identifies
+    its replies."""
+
+    @abstractmethod
+    def describe(self) -> dict:
+        """What identifies this judge's replies in a manifest or a score-table key (never a secret)."""
 
     @abstractmethod
     def choose(self, conversations: list[list[dict]], choices: list[str]) -> list[JudgeReply]:

@@ -30,6 +30,8 @@ class RetryableError(Exception):
 class EndpointJudge(Judge):
     """Chat completions over HTTP through the ``openai`` client."""
 
+    backend = "openai"
+
     def __init__(self, model: str, *, base_url: str | None = None, api_key_env: str = "OPENAI_API_KEY",
                  max_concurrency: int = 8, cache_dir: str | None = None, price_per_million_input: float = 0.0,
                  price_per_million_output: float = 0.0, timeout: float = 60.0, max_retries: int = 5,
@@ -37,7 +39,6 @@ class EndpointJudge(Judge):
         if max_concurrency < 1:
             raise ChaseError(f"max_concurrency must be >= 1, got {max_concurrency}")
         self.model = model
-        self.name = f"openai:{model}"
         self.base_url = base_url
         self.api_key_env = api_key_env
         self.max_concurrency = max_concurrency

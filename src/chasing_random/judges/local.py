@@ -19,13 +19,14 @@ from chasing_random.ui import progress_bar
 class LocalJudge(Judge):
     """A local causal LM judge (alias, folder or hub id), loaded on first use."""
 
+    backend = "local"
+
     def __init__(self, model: str, *, dtype: str = "float32", batch_size: int = 8, max_length: int | None = None,
                  trust_remote_code: bool = False, chat_template: bool | None = None, device: str = "cpu",
                  cache_dir: str | None = None):
         if batch_size < 1:
             raise ChaseError(f"batch_size must be >= 1, got {batch_size}")
-        self.model_name = model
-        self.name = f"local:{model}"
+        self.model = model
         self.dtype, self.batch_size, self.max_length = dtype, batch_size, max_length
         self.trust_remote_code, self.chat_template, self.device = trust_remote_code, chat_template, device
         self.cache = ResponseCache(cache_dir) if cache_dir else None
@@ -33,14 +34,14 @@ class LocalJudge(Judge):
 
     def describe(self) -> dict:
         """What identifies this judge in a manifest and a score-table key."""
-        return {"backend": "local", "model": self.model_name, "dtype": self.dtype, "max_length": self.max_length,
+        return {"backend": "local", "model": self.model, "dtype": self.dtype, "max_length": self.max_length,
                 "chat_template": self.chat_template}
 
     def _load(self):
         if self._model is None:
             from chasing_random.models.loading import load_causal_lm
 
-            self._model, self._tokenizer = load_causal_lm(self.model_name, dtype=self.dtype, device=self.device,
+            self._model, self._tokenizer = load_causal_lm(self.model, dtype=self.dtype, device=self.device,
                                                           trust_remote_code=self.trust_remote_code)
             self._tokenizer.padding_side = "left"
         return self._model, self._tokenizer
@@ -62,7 +63,7 @@ class LocalJudge(Judge):
         for choice in choices:
             encoded = tokenizer.encode(choice, add_special_tokens=False)
             if len(encoded) != 1:
-                raise ChaseError(f"judge '{self.model_name}': answer {choice!r} is {len(encoded)} tokens "
+                raise ChaseError(f"judge '{self.model}': answer {choice!r} is {len(encoded)} tokens "
                                  f"({encoded}) in its tokenizer, not one; choose another judge or answer set")
             ids.append(encoded[0])
         return ids
@@ -139,7 +140,7 @@ class LocalJudge(Judge):
             return [JudgeReply(choice_probs={c: float(p) for c, p in zip(choices, row)},
                                extra={"choice_mass": float(m.sum())}) for row, m in zip(probs, full)]
 
-        return self._batches(conversations, {"choose": choices}, run_batch, f"rating with {self.model_name}")
+        return self._batches(conversations, {"choose": choices}, run_batch, f"rating with {self.model}")
 
     def complete(self, conversations: list[list[dict]], *, max_tokens: int,
                  temperature: float | None = None) -> list[JudgeReply]:
@@ -161,4 +162,4 @@ class LocalJudge(Judge):
             return [JudgeReply(text=t, completion_tokens=n) for t, n in zip(texts, counts)]
 
         return self._batches(conversations, {"max_tokens": max_tokens, "temperature": temperature}, run_batch,
-                             f"generating with {self.model_name}")
+                             f"generating with {self.model}")

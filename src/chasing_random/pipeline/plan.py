@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from chasing_random.config import BenchmarkConfig, ExperimentConfig, PoolConfig, StrategyConfig
+from chasing_random.judges.factory import JudgeSpec
 from chasing_random.store import ArtifactStore, file_fingerprint, fingerprint
 
 STAGE_CODE_VERSION = "1"
@@ -91,12 +92,12 @@ class Estimator:
                 hours += self.training(sample)
             return hours
         if name in ("alpagasus", "deita"):
-            judge = strategy.options.get("judge") or self.config.judge.spec
+            judge = JudgeSpec.parse(strategy.options.get("judge") or self.config.judge.spec)
             rows = min(rows, strategy.options.get("score_limit") or rows)
             passes = 2 if name == "deita" and strategy.options.get("score", "quality") == "evol" else 1
-            if judge.startswith(("openai:", "http")):
+            if judge.is_api:
                 return 0.0  # paid in API tokens, see the prices section
-            return passes * self.hours(2 * model_params(judge.split(":", 1)[-1]) * rows *
+            return passes * self.hours(2 * model_params(judge.model) * rows *
                                        (self.TOKENS_PER_ROW + self.JUDGE_OVERHEAD_TOKENS))
         return 0.0
 
@@ -107,17 +108,19 @@ class Estimator:
         return self.hours(6 * self.base_params * rows * self.TOKENS_PER_ROW * epochs)
 
     def generation(self, bench: BenchmarkConfig) -> float:
-        prompts = bench.limit or {"ifeval": 541, "alpaca_eval_pairwise": 805, "synth_heldout": 200}.get(bench.name, 500)
-        new_tokens = bench.max_new_tokens or self.config.generation.max_new_tokens or 256
-        return self.hours(2 * self.base_params * prompts * (100 + new_tokens))
+        new_tokens = bench.max_new_tokens or bench.spec.max_new_tokens or self.config.generation.max_new_tokens or 256
+        return self.hours(2 * self.base_params * bench.spec.prompt_count(bench) * (100 + new_tokens))
 
     def evaluation(self, bench: BenchmarkConfig) -> float:
-        prompts = bench.limit or 805
-        if bench.name == "alpaca_eval_pairwise" and not self.config.judge.spec.startswith("openai:"):
-            judge = model_params(self.config.judge.spec.split(":", 1)[-1])
-            return self.hours(2 * judge * prompts * 700 * (2 if bench.both_orders else 1))
-        if bench.name == "harness":
-            return self.hours(2 * self.base_params * (bench.limit or 2000) * 400 * len(bench.tasks))
+        spec, prompts = bench.spec, bench.spec.prompt_count(bench)
+        if spec.needs_judge:
+            judge = (bench.judge or self.config.judge).parsed()
+            if judge.is_api:
+                return 0.0  # paid in API tokens
+            return self.hours(2 * model_params(judge.model) * prompts * spec.eval_tokens_per_prompt
+                              * (2 if bench.both_orders else 1))
+        if not spec.generates:  # the benchmark runs the trained model itself
+            return self.hours(2 * self.base_params * prompts * spec.eval_tokens_per_prompt)
         return 0.0
 
 
@@ -202,32 +205,37 @@ def expand(config: ExperimentConfig) -> Plan:
 
 def _benchmark_stages(config: ExperimentConfig, pool: str, models: dict, generation_cfg: dict,
                       est: Estimator) -> list[Stage]:
-    """Generation and evaluation stages of every model on every benchmark of the config."""
+    """Generation and evaluation stages of every model on every benchmark of the config (from the registry:
+    whether it generates, and whether it is judged pairwise against the random models)."""
     stages: list[Stage] = []
     for bench in config.benchmarks:
-        bench_cfg = bench.model_dump()
+        spec = bench.spec
+        bench_key = bench.fingerprint_view()
+        common_bench = bench.model_dump()
         generations: dict[tuple, Stage] = {}
         for (label, seed, budget), train in models.items():
-            common = {"pool": pool, "strategy": label, "budget": budget, "seed": seed, "benchmark": bench_cfg}
+            common = {"pool": pool, "strategy": label, "budget": budget, "seed": seed, "benchmark": common_bench}
             tag = f"{pool}/{label}/{budget or 'full'}" + (f"/seed{seed}" if seed is not None else "")
-            if bench.name == "harness":
-                stages.append(Stage("evaluation", f"harness {tag}",
-                                    fingerprint("evaluation", STAGE_CODE_VERSION, train.key, bench_cfg),
+            if not spec.generates:
+                stages.append(Stage("evaluation", f"{bench.name} {tag}",
+                                    fingerprint("evaluation", STAGE_CODE_VERSION, train.key, bench_key),
                                     deps=[train], params=common, estimate_device_hours=est.evaluation(bench)))
                 continue
             gen = Stage("generation", f"generate {bench.name} {tag}",
-                        fingerprint("generation", STAGE_CODE_VERSION, train.key, bench_cfg, generation_cfg),
+                        fingerprint("generation", STAGE_CODE_VERSION, train.key, bench_key, generation_cfg),
                         deps=[train], params={**common, "generation": generation_cfg},
                         estimate_device_hours=est.generation(bench))
             stages.append(gen)
             generations[(label, seed, budget)] = gen
+        judge_cfg = (bench.judge or config.judge).model_dump()
         for (label, seed, budget), gen in generations.items():
             common = {**gen.params}
             tag = gen.name.split(" ", 2)[2]
-            if bench.name != "alpaca_eval_pairwise":
+            if not spec.pairwise:
                 stages.append(Stage("evaluation", f"evaluate {bench.name} {tag}",
                                     fingerprint("evaluation", STAGE_CODE_VERSION, gen.key),
-                                    deps=[gen], params=common))
+                                    deps=[gen], params={**common, "judge": judge_cfg} if spec.needs_judge else common,
+                                    estimate_device_hours=est.evaluation(bench)))
                 continue
             for ref_budget in ([budget] if budget is not None else config.budgets):
                 refs = [g for (lab, s, b), g in generations.items()
@@ -236,8 +244,8 @@ def _benchmark_stages(config: ExperimentConfig, pool: str, models: dict, generat
                     continue
                 stages.append(Stage("evaluation", f"pairwise {tag} vs random/{ref_budget}",
                                     fingerprint("evaluation", STAGE_CODE_VERSION, gen.key, [r.key for r in refs],
-                                                config.judge.model_dump()),
+                                                judge_cfg),
                                     deps=[gen, *refs], params={**common, "setting_budget": ref_budget,
-                                                               "judge": config.judge.model_dump()},
+                                                               "judge": judge_cfg},
                                     estimate_device_hours=est.evaluation(bench)))
     return stages

@@ -11,10 +11,13 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from chasing_random.config import ExperimentConfig
-from chasing_random.pipeline.plan import Plan, Stage, expand
+from chasing_random.config import BenchmarkConfig, ExperimentConfig
+from chasing_random.errors import ChaseError
+from chasing_random.judges.factory import JudgeSpec
+from chasing_random.pipeline.plan import DONE_MARKER, Plan, Stage, expand
 from chasing_random.pipeline.stages import run_stage
-from chasing_random.store import ArtifactStore, write_json_atomic, write_text_atomic
+from chasing_random.results import CostRow, EvaluationRow, Spend, SubsetRow, write_results
+from chasing_random.store import ArtifactStore, write_json_atomic
 from chasing_random.ui import console
 
 EXECUTORS = ("local", "ray")
@@ -65,8 +68,6 @@ def run_ray(plan: Plan, paths: RunPaths, address: str | None = None) -> None:
     try:
         import ray
     except ImportError:
-        from chasing_random.errors import ChaseError
-
         raise ChaseError("the Ray executor needs the optional extra: pip install 'chasing-random[ray]'") from None
     ray.init(address=address, ignore_reinit_error=True)
     gpu = 0 if plan.config.device == "cpu" else 1
@@ -89,53 +90,74 @@ def run_ray(plan: Plan, paths: RunPaths, address: str | None = None) -> None:
     ray.get(list(refs.values()))
 
 
+def _selection_spend(stage: Stage, out: dict, device: str, folder: Path) -> Spend:
+    """A selection stage's spend; records from before tokens named their model are upgraded when the
+    manifest names a single API judge, else an error says how to regenerate them."""
+    cost = dict(out.get("cost") or {})
+    tokens = cost.get("api_tokens") or {}
+    if tokens and set(tokens) <= {"prompt", "completion"}:
+        info = out.get("manifest", {}).get("info", {})
+        judges = {JudgeSpec.parse(v) for k, v in info.items() if (k == "judge" or k.endswith("_scorer")) and v}
+        api = {j.model for j in judges if j.is_api}
+        if len(api) != 1:
+            raise ChaseError(f"selection stage '{stage.name}' recorded API tokens without the judge model "
+                             f"(an older version): delete {folder / DONE_MARKER} and run `chase run CONFIG` again "
+                             "(the judge's replies come back from the response cache)")
+        cost["api_tokens"] = {api.pop(): {"input": tokens.get("prompt", 0), "output": tokens.get("completion", 0)}}
+    return Spend.model_validate({"device": device, **cost})
+
+
 def collect_results(plan: Plan, paths: RunPaths) -> dict[str, int]:
-    """Write results/{evaluations,costs,subsets}.jsonl and config.json from the finished stages."""
+    """Write results/{evaluations,costs,subsets}.jsonl (through ``chasing_random.results``) and config.json
+    from the finished stages: every stage that spends (selection, training, generation, evaluation)
+    gets a cost row."""
     store = paths.store
     budgets = plan.config.budgets
-    evaluations, costs, subsets = [], [], []
+    evaluations: list[EvaluationRow] = []
+    costs: list[CostRow] = []
+    subsets: list[SubsetRow] = []
     for stage in plan.stages:
         if not stage.done(store):
             continue
         record = stage.record(store)
-        p, out = stage.params, record["outputs"]
+        p, out, wall = stage.params, record["outputs"], record["wall_time_s"]
         if stage.kind == "selection":
-            cost = out.get("cost") or {}
-            costs.append({"pool": p["pool"], "strategy": p["label"], "budget": None, "seed": p["seed"],
-                          "stage": "selection", "device": cost.get("device", record["device"]),
-                          "device_hours": float(cost.get("device_hours", 0.0)),
-                          "api_tokens": cost.get("api_tokens", {}), "wall_time_s": record["wall_time_s"]})
+            spend = _selection_spend(stage, out, record["device"], stage.folder(store))
+            costs.append(CostRow(pool=p["pool"], strategy=p["label"], budget=None, seed=p["seed"], stage="selection",
+                                 wall_time_s=wall, **spend.model_dump()))
             for budget, path in out["subsets"].items():
-                subsets.append({"pool": p["pool"], "strategy": p["label"], "budget": int(budget),
-                                "seed": p["seed"], "ids_path": path, "pool_path": out["pool_path"]})
+                subsets.append(SubsetRow(pool=p["pool"], strategy=p["label"], budget=int(budget), seed=p["seed"],
+                                         ids_path=path, pool_path=out["pool_path"]))
         elif stage.kind == "training":
             manifest = out["manifest"]
-            costs.append({"pool": p["pool"], "strategy": p["strategy"], "budget": p["budget"], "seed": p["seed"],
-                          "stage": "training", "device": record["device"],
-                          "device_hours": float(manifest.get("device_hours", record["wall_time_s"] / 3600)),
-                          "api_tokens": {}, "wall_time_s": record["wall_time_s"],
-                          "examples": manifest.get("n_examples")})
+            costs.append(CostRow(pool=p["pool"], strategy=p["strategy"], budget=p["budget"], seed=p["seed"],
+                                 stage="training", device=record["device"],
+                                 device_hours=float(manifest.get("device_hours", wall / 3600)), wall_time_s=wall,
+                                 examples=manifest.get("n_examples")))
+        elif stage.kind == "generation":
+            costs.append(CostRow(pool=p["pool"], strategy=p["strategy"], budget=p["budget"], seed=p["seed"],
+                                 stage="generation", device=record["device"], device_hours=wall / 3600,
+                                 wall_time_s=wall))
         elif stage.kind == "evaluation":
-            bench = p["benchmark"]["name"]
-            if bench == "harness":
-                bench = "harness:" + "+".join(p["benchmark"]["tasks"])
+            bench = BenchmarkConfig.model_validate(p["benchmark"])
+            metric = bench.spec.metric
             settings = [p["setting_budget"]] if "setting_budget" in p else (
                 [p["budget"]] if p["budget"] is not None else budgets)
             for budget in settings:
-                evaluations.append({"pool": p["pool"], "budget": budget, "strategy": p["strategy"], "seed": p["seed"],
-                                    "benchmark": bench, "metric": out["metric"], "value": out["value"],
-                                    "per_prompt": out["per_prompt"],
-                                    "reference_value": out.get("reference_value")})
-            if out.get("api_tokens"):
-                costs.append({"pool": p["pool"], "strategy": p["strategy"], "budget": p["budget"], "seed": p["seed"],
-                              "stage": "evaluation", "device": record["device"], "device_hours": 0.0,
-                              "api_tokens": out["api_tokens"], "wall_time_s": record["wall_time_s"]})
-    results = paths.run_dir / "results"
-    for name, rows in (("evaluations", evaluations), ("costs", costs), ("subsets", subsets)):
-        write_text_atomic(results / f"{name}.jsonl",
-                          "".join(json.dumps(r, sort_keys=True, ensure_ascii=False) + "\n" for r in rows))
+                evaluations.append(EvaluationRow(
+                    pool=p["pool"], budget=budget, strategy=p["strategy"], seed=p["seed"],
+                    benchmark=bench.spec.label(bench), metric=out["metric"], value=out["value"],
+                    unit=out.get("unit", metric.unit), higher_is_better=out.get("higher_is_better",
+                                                                                metric.higher_is_better),
+                    per_prompt=out["per_prompt"], reference_value=out.get("reference_value")))
+            api_tokens = out.get("api_tokens") or {}
+            costs.append(CostRow(pool=p["pool"], strategy=p["strategy"], budget=p["budget"], seed=p["seed"],
+                                 stage="evaluation", device=record["device"],
+                                 device_hours=0.0 if api_tokens else wall / 3600, api_tokens=api_tokens,
+                                 wall_time_s=wall))
+    counts = write_results(paths.run_dir, evaluations, costs, subsets)
     write_json_atomic(paths.run_dir / "config.json", json.loads(plan.config.model_dump_json()))
-    return {"evaluations": len(evaluations), "costs": len(costs), "subsets": len(subsets)}
+    return counts
 
 
 def run_experiment(config: ExperimentConfig, *, run_dir: str | Path | None = None, executor: str = "local",

@@ -6,16 +6,14 @@ A stage writes its outputs into its own folder of the artifact store and, last, 
 
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 
-from chasing_random.config import ExperimentConfig
+from chasing_random.config import BenchmarkConfig, ExperimentConfig, JudgeConfig
 from chasing_random.errors import ChaseError
+from chasing_random.judges.factory import CACHE_FOLDER
 from chasing_random.pipeline.plan import DONE_MARKER, Stage
-from chasing_random.store import ArtifactStore, jsonl_lines, redact, write_json_atomic
-
-PAIRWISE_BENCHMARK = "alpaca_eval"
+from chasing_random.store import ArtifactStore, redact, write_json_atomic
 
 
 def _dep(stage: Stage, kind: str, store: ArtifactStore, index: int = 0) -> dict:
@@ -42,14 +40,13 @@ def run_pool(stage: Stage, store: ArtifactStore, config: ExperimentConfig) -> di
 
 
 def run_selection(stage: Stage, store: ArtifactStore, config: ExperimentConfig) -> dict:
-    """Rank the pool with the strategy and write the subsets of every budget."""
+    """Rank the pool with the strategy and write the subsets of every budget; the experiment's judge
+    (spec and options) is the default judge of judge-based strategies."""
     from chasing_random.selection.base import SelectOptions, select
 
     p = stage.params
     pool_path = _dep(stage, "pool", store)["pool_path"]
     options = dict(p["options"])
-    if p["strategy"] in ("alpagasus", "deita"):
-        options.setdefault("judge", p["judge"]["spec"])
     if p["strategy"] == "strictrandom" and len([d for d in stage.deps if d.kind == "pool"]) > 1:
         options["source_pool"] = _dep(stage, "pool", store, 1)["pool_path"]
     unknown = set(options) - set(SelectOptions.__dataclass_fields__)
@@ -58,7 +55,7 @@ def run_selection(stage: Stage, store: ArtifactStore, config: ExperimentConfig) 
                          f"valid: {sorted(SelectOptions.__dataclass_fields__)}")
     select_options = SelectOptions(**{**options, "seed": p["seed"] if p["seed"] is not None else 0})
     manifest = select(pool_path, p["strategy"], p["budgets"], stage.folder(store), select_options,
-                      store=store)[0]
+                      store=store, default_judge=JudgeConfig.model_validate(p["judge"]).parsed())[0]
     folder = stage.folder(store)
     subsets = {budget: str(folder / info["path"]) for budget, info in manifest["subsets"].items()}
     return {"pool_path": pool_path, "subsets": subsets, "manifest": manifest, "cost": manifest.get("cost", {})}
@@ -84,73 +81,36 @@ def run_generation(stage: Stage, store: ArtifactStore, config: ExperimentConfig)
     from chasing_random.generation.generate import generate_outputs
 
     p = stage.params
-    bench, gen = p["benchmark"], p["generation"]
+    bench, gen = BenchmarkConfig.model_validate(p["benchmark"]), p["generation"]
     model_dir = _dep(stage, "training", store)["model_dir"]
     folder = stage.folder(store)
-    benchmark, limit = bench["name"], bench["limit"]
-    if benchmark == "synth_heldout":
-        from chasing_random.data.synth import heldout_set
-
-        items = heldout_set(bench["limit"] or 200, bench["seed"])
-        prompts = folder / "prompts.jsonl"
-        prompts.parent.mkdir(parents=True, exist_ok=True)
-        prompts.write_text("".join(json.dumps(i, ensure_ascii=False) + "\n" for i in items), encoding="utf-8")
-        benchmark, limit = f"file:{prompts}", None
-    elif benchmark == "alpaca_eval_pairwise":
-        benchmark = PAIRWISE_BENCHMARK
+    source = bench.spec.prompts(bench, folder)
     out = folder / "outputs.json"
-    generate_outputs(model_dir, benchmark, out, subset=bench["subset"], limit=limit, seed=bench["seed"],
-                     max_new_tokens=bench["max_new_tokens"] or gen["max_new_tokens"],
+    generate_outputs(model_dir, source.name, out, subset=bench.subset, limit=source.limit, seed=bench.seed,
+                     max_new_tokens=bench.max_new_tokens or bench.spec.max_new_tokens or gen["max_new_tokens"],
                      sampling=None if gen["sampling"] == "greedy" else gen["sampling"],
                      batch_size=gen["batch_size"], backend=gen["backend"])
     return {"outputs": str(out), "model_dir": model_dir}
 
 
 def run_evaluation(stage: Stage, store: ArtifactStore, config: ExperimentConfig) -> dict:
-    """The benchmark's metric for one model, with its per-prompt scores."""
+    """The benchmark's metric for one model, with its per-prompt scores (the registry's ``evaluate``)."""
+    from chasing_random.benchmarks import EvalContext
+
     p = stage.params
-    bench = p["benchmark"]
+    bench = BenchmarkConfig.model_validate(p["benchmark"])
+    spec = bench.spec
     folder = stage.folder(store)
     folder.mkdir(parents=True, exist_ok=True)
-    if bench["name"] == "harness":
-        from chasing_random.evaluation.harness import run_harness
-
-        model_dir = _dep(stage, "training", store)["model_dir"]
-        metrics = run_harness(model_dir, bench["tasks"], bench["limit"], folder / "metrics.json")
-        return {"metric": "acc", "value": metrics["mean_acc"], "metrics": metrics, "per_prompt": {}}
-    outputs = _dep(stage, "generation", store)["outputs"]
-    if bench["name"] == "ifeval":
-        from chasing_random.evaluation.ifeval import evaluate_ifeval, per_prompt_path
-
-        metrics = evaluate_ifeval(outputs, folder / "metrics.json", allow_partial=bench["limit"] is not None)
-        per_prompt = {}
-        for _, line in jsonl_lines(per_prompt_path(folder / "metrics.json")):
-            row = json.loads(line)
-            per_prompt[str(row["key"])] = float(row["strict"])
-        return {"metric": "prompt_level_strict_acc", "value": metrics["prompt_level_strict_acc"],
-                "metrics": metrics, "per_prompt": per_prompt}
-    if bench["name"] == "synth_heldout":
-        from chasing_random.data.synth import score_heldout
-
-        gen_folder = [d for d in stage.deps if d.kind == "generation"][0].folder(store)
-        items = [json.loads(line) for _, line in jsonl_lines(gen_folder / "prompts.jsonl")]
-        scored = score_heldout(json.loads(Path(outputs).read_text(encoding="utf-8")), items)
-        per_prompt = {row["instruction"]: row["score"] for row in scored}
-        value = sum(per_prompt.values()) / len(per_prompt) if per_prompt else 0.0
-        write_json_atomic(folder / "metrics.json", {"exact_match": value, "n": len(per_prompt)})
-        return {"metric": "exact_match", "value": value, "per_prompt": per_prompt}
-    from chasing_random.evaluation.pairwise import run_pairwise
-    from chasing_random.judges.factory import make_judge
-
-    refs = [d.outputs(store)["outputs"] for d in stage.deps[1:]]
-    judge = make_judge(p["judge"]["spec"], **p["judge"]["options"])
-    metrics = run_pairwise(outputs, refs, judge, folder, seed=bench["seed"], both_orders=bench["both_orders"],
-                           protocol=bench["protocol"])
-    annotations = json.loads((folder / "annotations.json").read_text(encoding="utf-8"))
-    per_prompt = {a["instruction"]: float(a["preference"]) - 1.0 for a in annotations
-                  if a.get("preference") is not None}
-    return {"metric": "win_rate", "value": metrics["win_rate"], "reference_value": 50.0, "metrics": metrics,
-            "per_prompt": per_prompt, "api_tokens": metrics.get("api_tokens", {})}
+    judge = None
+    if spec.needs_judge:
+        judge = JudgeConfig.model_validate(p["judge"]).parsed().with_cache(store.root / CACHE_FOLDER)
+    if spec.generates:
+        generations = [d.outputs(store)["outputs"] for d in stage.deps if d.kind == "generation"]
+        ctx = EvalContext(bench, folder, outputs=Path(generations[0]), references=generations[1:], judge=judge)
+    else:
+        ctx = EvalContext(bench, folder, model_dir=_dep(stage, "training", store)["model_dir"], judge=judge)
+    return spec.evaluate(ctx).outputs()
 
 
 RUNNERS = {"pool": run_pool, "selection": run_selection, "training": run_training,

@@ -21,6 +21,7 @@ from chasing_random.data.pool import read_pool, subsample_indices
 from chasing_random.errors import ChaseError
 from chasing_random.judges.base import Judge, JudgeReply
 from chasing_random.judges.parse import get_parser
+from chasing_random.results import Spend, api_spend
 from chasing_random.scoring.shards import TableRun, forget_shards, model_fingerprint, run_sharded
 from chasing_random.store import ArtifactStore, file_fingerprint, fingerprint
 from chasing_random.ui import console
@@ -84,14 +85,18 @@ class RatingTable:
     def failure_rate(self) -> float:
         return len(self.failures) / max(1, len(self.frame))
 
-    def cost(self, api: bool) -> dict:
-        """Device hours of the whole table and, for an endpoint judge, the API tokens and dollars spent."""
+    def cost(self, judge: Judge) -> Spend:
+        """What the table cost: device hours for a local judge; for an API judge the input and output
+        tokens, under the judge's model name (the key the report prices)."""
         f = self.frame
-        tokens = {"prompt": int(f["prompt_tokens"].sum()), "completion": int(f["completion_tokens"].sum())}
-        return {"device": self.run.cost.get("device", "cpu"),
-                "device_hours": 0.0 if api else float(self.run.manifest.get("cost", {}).get("device_hours", 0.0)),
-                "api_tokens": tokens if api else {}, "api_price_usd": float(f["price"].sum()),
-                "cached_replies": int(f["cached"].sum())}
+        device = self.run.cost.get("device", "cpu")
+        if judge.is_api:
+            return api_spend(judge.model, int(f["prompt_tokens"].sum()), int(f["completion_tokens"].sum()), device)
+        return Spend(device=device, device_hours=float(self.run.manifest.get("cost", {}).get("device_hours", 0.0)))
+
+    def api_price_usd(self) -> float:
+        """Dollars at the judge's own ``price_per_million_*`` options (0 unless set)."""
+        return float(self.frame["price"].sum())
 
 
 def expected_choice(probs: dict[str, float]) -> tuple[float, str]:
@@ -101,7 +106,7 @@ def expected_choice(probs: dict[str, float]) -> tuple[float, str]:
 
 def judge_identity(judge: Judge) -> dict:
     """What identifies a judge's replies: its description, plus a weight fingerprint when local."""
-    describe = getattr(judge, "describe", lambda: {"name": judge.name})()
+    describe = judge.describe()
     if describe.get("backend") == "local":
         describe = {**describe, "model": model_fingerprint(describe["model"])}
     return describe

@@ -4,7 +4,6 @@ best first. Failed rows are excluded with their reason; ties are broken by a see
 from __future__ import annotations
 
 from chasing_random.errors import ChaseError
-from chasing_random.judges.factory import judge_for_selection
 from chasing_random.scoring.ratings import (
     ALPAGASUS_SETTINGS,
     alpagasus_ratings,
@@ -28,13 +27,13 @@ def failure_reason(failure: str) -> str:
 def alpagasus(ctx: SelectionContext) -> Ranking:
     """LLM-judge accuracy ratings (0-5) above a threshold, best first (AlpaGasus; the study's variant by default)."""
     o = ctx.options
-    if not o.judge:
+    spec = ctx.judge(o.judge)
+    if spec is None:
         raise ChaseError("alpagasus needs --judge, e.g. local:smollm2-135m-instruct or openai:gpt-4o")
     if o.prompt not in ALPAGASUS_SETTINGS:
         raise ChaseError(f"unknown --prompt '{o.prompt}'; valid: {', '.join(ALPAGASUS_SETTINGS)}")
-    judge = judge_for_selection(o.judge, cache_root=ctx.store.root / "judge-responses", batch_size=o.batch_size,
-                                dtype=o.dtype, trust_remote_code=o.trust_remote_code, judge_options=o.judge_options)
-    mode = o.rating_mode or ("forward" if judge.name.startswith("local:") else "generate")
+    judge = spec.build()
+    mode = o.rating_mode or ("generate" if judge.is_api else "forward")
     threshold = o.threshold if o.threshold is not None else ALPAGASUS_SETTINGS[o.prompt]["threshold"]
     pool_ids = list(ctx.pool["id"])
     sampled = sample_ids(pool_ids, o.score_limit, o.seed)
@@ -62,4 +61,5 @@ def alpagasus(ctx: SelectionContext) -> Ranking:
     if mode == "forward":
         info["argmax_counts"] = {k: int(v) for k, v in ok["argmax"].value_counts().sort_index().items()}
     return Ranking(ids, excluded=excluded, scores={i: scores[i] for i in ids}, info=info, warnings=[summary],
-                   cost=table.cost(api=judge.name.startswith("openai:")))
+                   cost={**table.cost(judge).record(), "api_price_usd": table.api_price_usd(),
+                         "cached_replies": int(frame["cached"].sum())})

@@ -8,7 +8,6 @@ excluded with their reason and ties are broken by a seeded shuffle.
 from __future__ import annotations
 
 from chasing_random.errors import ChaseError
-from chasing_random.judges.factory import judge_for_selection
 from chasing_random.scoring.ratings import askllm_scores, failure_summary, sample_ids
 from chasing_random.selection.alpagasus import failure_reason
 from chasing_random.selection.base import Ranking, SelectionContext, rank_by_score, register
@@ -18,10 +17,10 @@ from chasing_random.selection.base import Ranking, SelectionContext, rank_by_sco
 def askllm(ctx: SelectionContext) -> Ranking:
     """Ask-LLM: log P(yes) to "is this a good training example?" from one judge forward, highest first."""
     o = ctx.options
-    if not o.judge:
+    spec = ctx.judge(o.judge)
+    if spec is None:
         raise ChaseError("askllm needs --judge, e.g. local:smollm2-135m-instruct or openai:gpt-4o-mini")
-    judge = judge_for_selection(o.judge, cache_root=ctx.store.root / "judge-responses", batch_size=o.batch_size,
-                                dtype=o.dtype, trust_remote_code=o.trust_remote_code, judge_options=o.judge_options)
+    judge = spec.build()
     pool_ids = list(ctx.pool["id"])
     sampled = sample_ids(pool_ids, o.score_limit, o.seed)
     table = askllm_scores(ctx.pool_path, judge, ids=sampled, store=ctx.store)
@@ -40,4 +39,5 @@ def askllm(ctx: SelectionContext) -> Ranking:
             "yes_share": float((ok["argmax"] == "yes").mean()) if len(ok) else None,
             "score_table": str(table.run.path)}
     return Ranking(ids, excluded=excluded, scores={i: scores[i] for i in ids}, info=info, warnings=[summary],
-                   cost=table.cost(api=judge.name.startswith("openai:")))
+                   cost={**table.cost(judge).record(), "api_price_usd": table.api_price_usd(),
+                         "cached_replies": int(frame["cached"].sum())})

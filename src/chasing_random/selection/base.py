@@ -17,6 +17,7 @@ import pandas as pd
 
 from chasing_random.data.pool import pool_name, read_pool
 from chasing_random.errors import ChaseError
+from chasing_random.judges.factory import CACHE_FOLDER, JudgeSpec, parse_judge_options
 from chasing_random.store import (
     ArtifactStore,
     atomic_path,
@@ -61,7 +62,7 @@ class SelectOptions:
     complexity_scorer: str | None = None
     quality_scorer: str | None = None
     diversity_threshold: float = 0.9
-    judge_options: list[str] | None = None
+    judge_options: list[str] | dict[str, Any] | None = None  # KEY=VALUE strings (CLI) or a mapping (config)
     # later replications' strategies (tokenlength, rds, kcenter, zip, askllm, scores)
     length_field: str = "response"
     embed_field: str = "input"
@@ -81,13 +82,30 @@ class SelectOptions:
 
 @dataclass
 class SelectionContext:
-    """What a strategy sees: the pool, its path, the budgets asked for, options and the store."""
+    """What a strategy sees: the pool, its path, the budgets asked for, options, the store and the
+    run's default judge (the experiment's ``judge``; None from ``chase select``)."""
 
     pool_path: Path
     pool: pd.DataFrame
     budgets: list[int]
     options: SelectOptions
     store: ArtifactStore
+    default_judge: JudgeSpec | None = None
+
+    def judge(self, spec: str | None, fallback: str | None = None) -> JudgeSpec | None:
+        """The judge a strategy uses: ``spec`` (a bare name means local) with ``judge_options``, else the
+        run's default judge with them on top, else ``fallback``; replies cached in the store."""
+        o = self.options
+        if spec:
+            chosen = JudgeSpec.parse(spec, o.judge_options)
+        elif self.default_judge is not None:
+            chosen = self.default_judge.with_options(**parse_judge_options(o.judge_options))
+        elif fallback:
+            chosen = JudgeSpec.parse(fallback, o.judge_options)
+        else:
+            return None
+        return (chosen.with_cache(self.store.root / CACHE_FOLDER)
+                .local_defaults(batch_size=o.batch_size, dtype=o.dtype, trust_remote_code=o.trust_remote_code))
 
 
 @dataclass
@@ -245,8 +263,9 @@ def write_selection(ranking: Ranking, ctx: SelectionContext, strategy: str, out_
 
 def select(pool_path: str | Path, strategy: str, budgets: list[int], out_dir: str | Path,
            options: SelectOptions | None = None, seeds: list[int] | None = None,
-           store: ArtifactStore | None = None) -> list[dict]:
-    """Rank a pool with a strategy and write its subsets, once per seed; returns the manifests."""
+           store: ArtifactStore | None = None, default_judge: JudgeSpec | None = None) -> list[dict]:
+    """Rank a pool with a strategy and write its subsets, once per seed; returns the manifests.
+    ``default_judge`` is the judge of judge-based strategies that name none (the experiment's)."""
     spec = get_strategy(strategy)
     options = options or SelectOptions()
     if any(b <= 0 for b in budgets):
@@ -261,7 +280,8 @@ def select(pool_path: str | Path, strategy: str, budgets: list[int], out_dir: st
     for seed in (seeds or [options.seed]):
         started = time.time()
         opts = SelectOptions(**{**vars(options), "seed": seed})
-        ctx = SelectionContext(pool_path, pool, sorted(set(budgets)), opts, store or ArtifactStore.default())
+        ctx = SelectionContext(pool_path, pool, sorted(set(budgets)), opts, store or ArtifactStore.default(),
+                               default_judge)
         ranking = spec.rank(ctx)
         contamination = apply_contamination(ranking, ctx)
         manifests.append(write_selection(ranking, ctx, strategy, Path(out_dir),

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from chasing_random.errors import ChaseError
-from chasing_random.judges.factory import judge_for_selection
+from chasing_random.results import Spend
 from chasing_random.scoring.ratings import deita_scores, failure_summary, sample_ids
 from chasing_random.selection.alpagasus import failure_reason
 from chasing_random.selection.base import Ranking, SelectionContext, register
@@ -16,10 +16,12 @@ SCORES = ("evol", "quality", "complexity")
 DEFAULT_SCORERS = {"complexity": "hkust-nlp/deita-complexity-scorer", "quality": "hkust-nlp/deita-quality-scorer"}
 
 
-def scorer_spec(ctx: SelectionContext, kind: str) -> str:
-    """The scorer of one score: --complexity-scorer / --quality-scorer, else --judge, else DEITA's own."""
+def scorer_spec(ctx: SelectionContext, kind: str):
+    """The scorer of one score: --complexity-scorer / --quality-scorer, else --judge, else the run's
+    judge, else DEITA's own."""
     o = ctx.options
-    return (o.complexity_scorer if kind == "complexity" else o.quality_scorer) or o.judge or DEFAULT_SCORERS[kind]
+    return ctx.judge((o.complexity_scorer if kind == "complexity" else o.quality_scorer) or o.judge,
+                     fallback=DEFAULT_SCORERS[kind])
 
 
 @register("deita")
@@ -30,16 +32,15 @@ def deita(ctx: SelectionContext) -> Ranking:
         raise ChaseError(f"unknown --score '{o.score}'; valid: {', '.join(SCORES)}")
     kinds = ["complexity", "quality"] if o.score == "evol" else [o.score]
     excluded: dict[str, list[str]] = {}
-    warnings, cost, per_kind, info = [], {"device": "cpu", "device_hours": 0.0, "api_tokens": {}}, {}, {}
+    warnings, cost, per_kind, info = [], Spend(), {}, {}
+    api_price = 0.0
     failed: set[str] = set()
     pool_ids = list(ctx.pool["id"])
     sampled = sample_ids(pool_ids, o.score_limit, o.seed)
     if sampled is not None:
         excluded[f"not scored (--score-limit {o.score_limit})"] = sorted(set(pool_ids) - set(sampled))
     for kind in kinds:
-        judge = judge_for_selection(scorer_spec(ctx, kind), cache_root=ctx.store.root / "judge-responses",
-                                    batch_size=o.batch_size, dtype=o.dtype, trust_remote_code=o.trust_remote_code,
-                                    judge_options=o.judge_options)
+        judge = scorer_spec(ctx, kind).build()
         table = deita_scores(ctx.pool_path, judge, kind, ids=sampled, store=ctx.store)
         warnings.append(failure_summary(table, o.max_failure_rate, f"deita {kind} scorer"))
         frame = table.frame
@@ -48,11 +49,8 @@ def deita(ctx: SelectionContext) -> Ranking:
                 failed.add(row_id)
                 excluded.setdefault(f"{kind} {failure_reason(failure)}", []).append(row_id)
         per_kind[kind] = dict(zip(frame["id"], frame["score"]))
-        spent = table.cost(api=judge.name.startswith("openai:"))
-        cost["device_hours"] += spent["device_hours"]
-        for name, n in spent["api_tokens"].items():
-            cost["api_tokens"][name] = cost["api_tokens"].get(name, 0) + n
-        cost["api_price_usd"] = cost.get("api_price_usd", 0.0) + spent["api_price_usd"]
+        cost = cost.plus(table.cost(judge))
+        api_price += table.api_price_usd()
         info[f"{kind}_scorer"] = judge.name
         info[f"{kind}_table"] = str(table.run.path)
     ids = [i for i in (sampled if sampled is not None else pool_ids) if i not in failed]
@@ -78,9 +76,10 @@ def deita(ctx: SelectionContext) -> Ranking:
     message = underflow_report(walk, budget, o.diversity_threshold)
     if message:
         warnings.append(message)
-    cost["device_hours"] += float(table.run.manifest.get("cost", {}).get("device_hours", 0.0))
+    cost = cost.plus(Spend(device=table.run.cost.get("device", "cpu"),
+                           device_hours=float(table.run.manifest.get("cost", {}).get("device_hours", 0.0))))
     info.update({"score": o.score, "embedder": o.embedder, "pooling": o.pooling,
                  "diversity_threshold": o.diversity_threshold, "examined": walk.examined,
                  "embedding_table": str(table.run.path), "underflow": message})
     return Ranking(selected, excluded=excluded, scores={ids[i]: float(scores[i]) for i in walk.indices},
-                   info=info, warnings=warnings, cost=cost)
+                   info=info, warnings=warnings, cost={**cost.record(), "api_price_usd": api_price})

@@ -14,6 +14,7 @@ compressing S + x from scratch, so each measurement costs O(|x|) instead of O(|S
 
 from __future__ import annotations
 
+import time
 import zlib
 
 import numpy as np
@@ -76,6 +77,7 @@ def zip_order(texts: list[bytes], budget: int, k1: int, k2: int, k3: int) -> tup
 def zip_strategy(ctx: SelectionContext) -> Ranking:
     """ZIP: greedy lowest zlib compression ratio of the selected set, the Entropy Law's three-stage loop."""
     o = ctx.options
+    started = time.perf_counter()
     ids = list(ctx.pool["id"])
     texts = [f"{i}\n{t}".encode("utf-8") for i, t in zip(ctx.pool["input"], ctx.pool["target"])]
     order, ratios = zip_order(texts, max(ctx.budgets), o.zip_k1, o.zip_k2, o.zip_k3)
@@ -86,4 +88,4 @@ def zip_strategy(ctx: SelectionContext) -> Ranking:
                    scores={ids[i]: r for i, r in zip(order, ratios)},
                    info={"k1": o.zip_k1, "k2": o.zip_k2, "k3": o.zip_k3, "zlib_level": LEVEL,
                          "final_ratio": ratios[-1] if ratios else None},
-                   cost={"device": "cpu", "device_hours": 0.0, "api_tokens": {}})
+                   cost={"device": "cpu", "device_hours": (time.perf_counter() - started) / 3600, "api_tokens": {}})
