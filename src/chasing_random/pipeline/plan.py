@@ -16,6 +16,7 @@ from chasing_random.judges.factory import JudgeSpec
 from chasing_random.store import ArtifactStore, file_fingerprint, fingerprint
 
 STAGE_CODE_VERSION = "1"
+BASE_MODEL_STRATEGIES = ("rds", "tokenlength")  # strategies that read the base model being fine-tuned
 DONE_MARKER = "stage.json"
 
 
@@ -91,7 +92,10 @@ class Estimator:
                 hours += self.hours(2 * self.base_params * rows * self.TOKENS_PER_ROW / 3)  # embeddings+perplexity
                 hours += self.training(sample)
             return hours
-        if name in ("alpagasus", "deita"):
+        if name == "rds":  # one forward of the base model over the pool (and the queries)
+            scorer = strategy.options.get("model") or self.config.training.base_model
+            return self.hours(2 * model_params(scorer) * rows * self.TOKENS_PER_ROW)
+        if name in ("alpagasus", "deita", "askllm"):
             judge = JudgeSpec.parse(strategy.options.get("judge") or self.config.judge.spec)
             rows = min(rows, strategy.options.get("score_limit") or rows)
             passes = 2 if name == "deita" and strategy.options.get("score", "quality") == "evol" else 1
@@ -177,6 +181,8 @@ def expand(config: ExperimentConfig) -> Plan:
             budgets = [None] if strategy.name == "full" else config.budgets
             for seed in seeds:
                 options = dict(strategy.options)
+                if strategy.name in BASE_MODEL_STRATEGIES and not options.get("tokenizer"):
+                    options.setdefault("model", config.training.base_model)  # in the key: a new base model re-selects
                 deps = [pool_stage]
                 if strategy.name == "strictrandom" and whole_source_stage is not None:
                     deps.append(whole_source_stage)
