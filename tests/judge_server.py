@@ -3,9 +3,10 @@
 A marker in the last message picks the behaviour: ``[429x2]`` (two rate limits, then a reply),
 ``[500x1]``, ``[timeoutx1]``, ``[malformedx1]`` (a 200 with a broken JSON body), ``[always500]``
 and ``[garbage]`` (a reply with no rating). Otherwise it answers ``4`` with a short explanation
-(``A`` to a pairwise "which answer is better" prompt), and with top logprobs when asked. Every
-request is counted per prompt. ``kill_after=N`` makes the server stop listening right after its
-N-th reply (a judge endpoint dying mid-run); ``port`` brings one back on the same address.
+(``A`` to a pairwise "which answer is better" prompt, ``yes`` to an Ask-LLM yes/no prompt), and
+with top logprobs when asked. Every request is counted per prompt. ``kill_after=N`` makes the server
+stop listening right after its N-th reply (a judge endpoint dying mid-run); ``port`` brings one back
+on the same address.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from collections import Counter
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 PAIRWISE = "Which answer is better?"
+ASKLLM = "OPTIONS:\n- yes\n- no"
 MARKER = re.compile(r"\[(429|500|timeout|malformed)x(\d+)\]|\[(always500|garbage)\]")
 
 
@@ -66,7 +68,8 @@ class JudgeServer:
                 return self._send(handler, 200, self.completion(body, "4"))
             if kind == "malformed" and count <= times:
                 return self._send(handler, 200, '{"choices": [ {"message": ')
-            answer = "I cannot rate this." if kind == "garbage" else "A" if PAIRWISE in prompt else "4"
+            answer = ("I cannot rate this." if kind == "garbage" else "A" if PAIRWISE in prompt
+                      else "yes" if ASKLLM in prompt else "4")
             return self._send(handler, 200, self.completion(body, answer))
         except (BrokenPipeError, ConnectionResetError):
             pass
@@ -79,8 +82,10 @@ class JudgeServer:
             top = [{"token": t, "logprob": lp, "bytes": None} for t, lp in (("4", -0.2), ("5", -2.0), (" 3", -3.0), ("I", -4.0))]
             if answer == "A":
                 top = [{"token": t, "logprob": lp, "bytes": None} for t, lp in (("A", -0.3), ("B", -1.4))]
+            if answer == "yes":
+                top = [{"token": t, "logprob": lp, "bytes": None} for t, lp in (("yes", -0.3), (" no", -1.5), ("I", -4.0))]
             choice["logprobs"] = {"content": [{"token": answer.split()[0], "logprob": -0.2, "bytes": None,
-                                               "top_logprobs": top if answer in ("4", "A") else [top[3]]}]}
+                                               "top_logprobs": top if answer in ("4", "A", "yes") else [top[3]]}]}
         return {"id": "x", "object": "chat.completion", "created": 0, "model": body["model"], "choices": [choice],
                 "usage": {"prompt_tokens": 10, "completion_tokens": 2, "total_tokens": 12}}
 

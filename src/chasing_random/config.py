@@ -53,6 +53,9 @@ class PoolConfig(Strict):
     whole_source: str | None = Field(default=None, description="strictrandom (b): pool drawn from instead")
     expected_rows: int | None = Field(default=None, gt=0, description="rows, for --dry-run estimates before the build")
     mixture: MixtureConfig | None = Field(default=None, description="flan-mixture only: caps, weights, templates")
+    decontaminate: list[str] = Field(default_factory=list, description="benchmarks whose prompts are searched in "
+                                     "the pool (13-gram overlap); every selection reports the rows it took")
+    exclude_contaminated: bool = Field(default=False, description="with decontaminate: drop those rows from selection")
 
     @model_validator(mode="after")
     def _needs_input(self):

@@ -160,6 +160,8 @@ class SubsetRow(BaseModel):
     seed: Optional[int] = None
     ids_path: str
     pool_path: str
+    targeted: bool = False  # the strategy looked at evaluation data (RDS+ with benchmark queries)
+    contaminated: Optional[int] = None  # rows of the subset flagged by the pool's decontamination, if run
 
 
 class BenchmarkMargin(BaseModel):

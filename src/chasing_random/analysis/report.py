@@ -264,6 +264,30 @@ def _corruption_section(corruption: list[SubsetCorruption]) -> Section:
                                                    "corrupted"], rows)])
 
 
+def _selection_section(subsets: list, gen: Generalisation) -> Section | None:
+    """Strategies grouped by whether they looked at evaluation data, and the contaminated rows each subset took."""
+    targeted = {s.strategy for s in subsets if s.targeted}
+    flagged = [s for s in subsets if s.contaminated is not None]
+    if not targeted and not flagged:
+        return None
+    section = Section("Targeted strategies and benchmark contamination", [
+        "A **targeted** strategy looks at evaluation data (e.g. RDS+ with a benchmark's prompts as queries): its "
+        "win answers \"does choosing data like the test help?\", not the study's question, so it is counted "
+        "apart from the untargeted strategies."])
+    rows = [[("targeted" if name in targeted else "untargeted"), name, str(t[BETTER]), str(t[TIE]), str(t[WORSE])]
+            for name, t in sorted(gen.counts.items(), key=lambda kv: (kv[0] in targeted, kv[0]))]
+    section.tables.append(Table("Beats random, by kind of strategy", ["kind", "strategy", BETTER, TIE, WORSE], rows))
+    if flagged:
+        section.notes.append("Contaminated: rows of the subset whose text overlaps a benchmark prompt "
+                             "(`decontaminate:` of the pool); a strategy that wins by picking them must be visible.")
+        section.tables.append(Table("Contaminated rows per subset", ["pool", "strategy", "kind", "budget", "seed",
+                                                                     "contaminated"],
+                                    [[s.pool, s.strategy, "targeted" if s.targeted else "untargeted",
+                                      str(s.budget if s.budget is not None else "full"),
+                                      "" if s.seed is None else str(s.seed), str(s.contaminated)] for s in flagged]))
+    return section
+
+
 def _markdown(title: str, sections: list[Section], run_dir: Path) -> str:
     lines = [f"# {title}", ""]
     for section in sections:
@@ -362,6 +386,9 @@ def build_report(run_dir: str | Path, *, resamples: int = 2000, confidence: floa
                 [t for t in (_signal_section(noise), _judge_table(run.evaluations)) if t is not None]),
         _cost_section(model, results),
     ]
+    selection = _selection_section(run.subsets, gen)
+    if selection is not None:
+        sections.append(selection)
     corruption = subset_corruption(run.subsets, run.resolve)
     if corruption:
         sections.append(_corruption_section(corruption))

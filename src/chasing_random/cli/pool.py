@@ -132,3 +132,28 @@ def info(pool: Path = typer.Argument(..., help="Pool Parquet file.")) -> None:
     Example: chase pool info pools/alpaca.parquet
     """
     echo_json(pool_info(pool))
+
+
+@pool_app.command("decontaminate")
+def decontaminate_command(
+    pool: Path = typer.Argument(..., help="Pool Parquet file."),
+    against: str = typer.Option(..., help="Comma-separated benchmarks: ifeval, alpaca_eval, mt_bench, ifbench, "
+                                          "file:PATH."),
+    out: Optional[Path] = typer.Option(None, help="Contaminated ids (JSONL); default POOL.contaminated.jsonl."),
+    ngram: int = typer.Option(13, help="n of the word n-grams (13 as GPT-3 and open-instruct)."),
+    threshold: float = typer.Option(0.5, help="Share of a benchmark item's n-grams a row must contain."),
+    fields: str = typer.Option("input,target", help="Pool fields searched: input, target or both."),
+    min_words: int = typer.Option(8, help="Items shorter than this are only matched as an exact input."),
+) -> None:
+    """Find pool rows that overlap benchmark prompts; write their ids with the matched benchmark item.
+
+    Example: chase pool decontaminate pools/alpaca.parquet --against ifeval,alpaca_eval
+    """
+    from chasing_random.data.decontaminate import decontaminate
+
+    names = [name.strip() for name in against.split(",") if name.strip()]
+    target = out or pool.with_name(f"{pool.stem}.contaminated.jsonl")
+    manifest = decontaminate(pool, names, target, n=ngram, threshold=threshold, min_words=min_words,
+                             fields=tuple(f.strip() for f in fields.split(",") if f.strip()))
+    echo_json({k: manifest[k] for k in ("out", "pool_rows", "contaminated", "by_benchmark", "benchmark_items",
+                                        "items_too_short", "wall_time_s")})

@@ -62,7 +62,7 @@ def losses(
 def embed(
     pool: Path = typer.Option(..., help="Pool Parquet file."),
     model: str = typer.Option("minilm", help="minilm, a sentence-transformers id/folder, or a causal LM."),
-    pooling: str = typer.Option("mean", help="Causal LMs: mean over tokens or last-token."),
+    pooling: str = typer.Option("mean", help="Causal LMs: mean over tokens, weighted-mean (position t weighs t, RDS+) or last-token."),
     field: str = typer.Option("input", help="Text to embed: input, target or both."),
     max_length: int = typer.Option(512, help="Causal LMs: max tokens per text."),
     store: Optional[Path] = typer.Option(None, help="Artifact store (default $CHASE_HOME/store)."),

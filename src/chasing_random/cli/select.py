@@ -26,7 +26,8 @@ def select_command(
     ctx: typer.Context,
     pool: Optional[Path] = typer.Option(None, help="Pool Parquet file."),
     strategy: Optional[str] = typer.Option(None, help="Strategy name (random, strictrandom, longest, full, "
-                                                      "superfilter, cherry, alpagasus, deita, or study:NAME "
+                                                      "superfilter, cherry, alpagasus, deita, tokenlength, "
+                                                      "rds, kcenter, zip, askllm, scores, or study:NAME "
                                                       "for the study's released subsets)."),
     budgets: Optional[str] = typer.Option(None, help="Comma-separated budgets, e.g. 1000,5000,10000."),
     out: Path = typer.Option(Path("selections"), help="Folder for subsets, ranking and manifest."),
@@ -37,6 +38,8 @@ def select_command(
     """Rank a pool with a strategy and write DIR/{pool}_{strategy}_{budget}[_{seed}].jsonl.
 
     Example: chase select --pool alpaca.parquet --strategy random --seeds 0,1,2 --budgets 1000,5000 --out sel/
+
+    Example: chase select --pool alpaca.parquet --strategy scores --from quality.jsonl --column score --budgets 1000
     """
     if ctx.invoked_subcommand is not None:
         return
@@ -46,11 +49,14 @@ def select_command(
                        seeds=int_list(seeds, "--seeds") or None,
                        store=ArtifactStore(store) if store else None)
     for manifest in manifests:
-        table = Table(title=f"{strategy} (seed {manifest['config']['seed']})")
-        for column in ("budget", "rows", "file"):
-            table.add_column(column)
+        kind = "targeted: looks at evaluation data" if manifest["targeted"] else "untargeted"
+        table = Table(title=f"{strategy} (seed {manifest['config']['seed']}, {kind})")
+        flagged = manifest.get("contamination") is not None
+        for name in ("budget", "rows", "file") + (("contaminated",) if flagged else ()):
+            table.add_column(name)
         for budget, subset in manifest["subsets"].items():
-            table.add_row(budget, str(subset["rows"]), subset["path"])
+            table.add_row(budget, str(subset["rows"]), subset["path"],
+                          *((str(subset["contaminated"]),) if flagged else ()))
         console.print(table)
         console.print(f"ranked {manifest['ranked']} of {manifest['pool_rows']}; excluded: {manifest['excluded'] or 0}")
         for budget, reached in manifest["underflow"].items():

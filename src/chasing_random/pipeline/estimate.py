@@ -56,7 +56,10 @@ class Estimator:
                 hours += self.hours(2 * self.base_params * rows * tokens / 3)  # embeddings+perplexity
                 hours += self.training(sample, pool)
             return hours
-        if name in ("alpagasus", "deita"):
+        if name == "rds":  # one forward of the base model over the pool (and the queries)
+            scorer = strategy.options.get("model") or self.config.training.base_model
+            return self.hours(2 * model_params(scorer) * rows * tokens, "model_selection")
+        if name in ("alpagasus", "deita", "askllm"):
             judge = JudgeSpec.parse(strategy.options.get("judge") or self.config.judge.spec)
             rows = min(rows, limit)
             passes = 2 if name == "deita" and strategy.options.get("score", "quality") == "evol" else 1

@@ -17,6 +17,7 @@ from chasing_random.pipeline.estimate import Estimator
 from chasing_random.store import ArtifactStore, file_fingerprint, fingerprint
 
 STAGE_CODE_VERSION = "1"
+BASE_MODEL_STRATEGIES = ("rds", "tokenlength")  # strategies that read the base model being fine-tuned
 DONE_MARKER = "stage.json"
 
 
@@ -59,8 +60,9 @@ class Plan:
 
 def _pool_fingerprint(pool: PoolConfig) -> str:
     config = pool.model_dump()
-    if config["mixture"] is None:  # keys of pools without a mixture stay what they were
-        del config["mixture"]
+    for name, default in (("mixture", None), ("decontaminate", []), ("exclude_contaminated", False)):
+        if config.get(name) == default:  # keys of pools that do not use these options stay what they were
+            del config[name]
     source = {"config": config}
     path = Path(pool.path) if pool.path else None
     if path is not None and path.is_file():
@@ -182,6 +184,8 @@ def expand(config: ExperimentConfig) -> Plan:
             budgets = [None] if strategy.name == "full" else config.budgets
             for seed in seeds:
                 options = dict(strategy.options)
+                if strategy.name in BASE_MODEL_STRATEGIES and not options.get("tokenizer"):
+                    options.setdefault("model", config.training.base_model)  # in the key: a new base model re-selects
                 deps = [pool_stage]
                 if strategy.name == "strictrandom" and whole_source_stage is not None:
                     deps.append(whole_source_stage)

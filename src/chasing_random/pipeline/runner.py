@@ -104,9 +104,12 @@ def collect_results(plan: Plan, paths: RunPaths) -> dict[str, int]:
             spend = _selection_spend(stage, out, record["device"], stage.folder(store))
             costs.append(CostRow(pool=p["pool"], strategy=p["label"], budget=None, seed=p["seed"], stage="selection",
                                  wall_time_s=wall, **spend.model_dump()))
+            manifest = out["manifest"]
             for budget, path in out["subsets"].items():
                 subsets.append(SubsetRow(pool=p["pool"], strategy=p["label"], budget=int(budget), seed=p["seed"],
-                                         ids_path=path, pool_path=out["pool_path"]))
+                                         ids_path=path, pool_path=out["pool_path"],
+                                         targeted=bool(manifest.get("targeted")),
+                                         contaminated=manifest["subsets"][budget].get("contaminated")))
         elif stage.kind == "training":
             manifest = out["manifest"]
             costs.append(CostRow(pool=p["pool"], strategy=p["strategy"], budget=p["budget"], seed=p["seed"],

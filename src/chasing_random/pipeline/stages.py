@@ -31,7 +31,7 @@ def run_pool(stage: Stage, store: ArtifactStore, config: ExperimentConfig) -> di
         from chasing_random.data.synth import write_synth_pool
 
         summary = write_synth_pool(pool["n"], pool["corrupt"], pool["seed"], out)
-        return {"pool_path": str(out), "counts": summary}
+        return {"pool_path": str(out), "counts": summary, **_contamination(pool, out)}
     if pool["source"] == "flan-mixture":
         from chasing_random.data.flan_mixture import MixtureOptions, load_weights, write_mixture_pool
 
@@ -41,12 +41,24 @@ def run_pool(stage: Stage, store: ArtifactStore, config: ExperimentConfig) -> di
                                  template_types=tuple(mix.get("template_types", ["zs_opt"])),
                                  exclude_t0=mix.get("exclude_t0", True), rows=mix.get("rows", "random"))
         report = write_mixture_pool(pool["path"], out, options, on_error=pool["on_error"], split=pool["split"])
-        return {"pool_path": str(out), "counts": report.as_dict()}
+        return {"pool_path": str(out), "counts": report.as_dict(), **_contamination(pool, out)}
     options = AdapterOptions(join=pool["join"], input_field=pool["input_field"], target_field=pool["target_field"],
                              context_field=pool["context_field"])
     report = build_pool(pool["source"], pool["path"], out, options=options, on_error=pool["on_error"],
                         limit=pool["limit"], seed=pool["seed"], split=pool["split"])
-    return {"pool_path": str(out), "counts": report.as_dict()}
+    return {"pool_path": str(out), "counts": report.as_dict(), **_contamination(pool, out)}
+
+
+def _contamination(pool: dict, pool_path: Path) -> dict:
+    """With ``decontaminate: [benchmarks]``: the contaminated-ids file beside the pool and whether to exclude them."""
+    if not pool.get("decontaminate"):
+        return {}
+    from chasing_random.data.decontaminate import decontaminate
+
+    path = pool_path.with_name(f"{pool['name']}.contaminated.jsonl")
+    manifest = decontaminate(pool_path, pool["decontaminate"], path)
+    return {"contaminated": str(path), "contaminated_rows": manifest["contaminated"],
+            "exclude_contaminated": bool(pool.get("exclude_contaminated"))}
 
 
 def run_selection(stage: Stage, store: ArtifactStore, config: ExperimentConfig) -> dict:
@@ -55,8 +67,12 @@ def run_selection(stage: Stage, store: ArtifactStore, config: ExperimentConfig) 
     from chasing_random.selection.base import SelectOptions, select
 
     p = stage.params
-    pool_path = _dep(stage, "pool", store)["pool_path"]
+    pool_out = _dep(stage, "pool", store)
+    pool_path = pool_out["pool_path"]
     options = dict(p["options"])
+    if pool_out.get("contaminated"):
+        options.setdefault("contaminated", pool_out["contaminated"])
+        options.setdefault("exclude_contaminated", pool_out["exclude_contaminated"])
     if p["strategy"] == "strictrandom" and len([d for d in stage.deps if d.kind == "pool"]) > 1:
         options["source_pool"] = _dep(stage, "pool", store, 1)["pool_path"]
     unknown = set(options) - set(SelectOptions.__dataclass_fields__)

@@ -2,7 +2,8 @@
 
 A sentence-transformers model (alias ``minilm``, a folder with ``modules.json``, or a hub id that
 loads as one) encodes text itself; any other name is a causal LM whose last hidden layer is pooled
-(``mean`` over real tokens, or the ``last-token``). Cached in the store and resumable by shard.
+(``mean`` over real tokens, ``weighted-mean`` with position t weighted by t as RDS+, or the
+``last-token``). Cached in the store and resumable by shard.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from chasing_random.store import ArtifactStore, file_fingerprint
 
 CODE_VERSION = "embeddings-1"
 KIND = "embeddings"
-POOLINGS = ("mean", "last-token")
+POOLINGS = ("mean", "last-token", "weighted-mean")
 FIELDS = ("input", "target", "both")
 
 
@@ -60,7 +61,8 @@ def normalise(vectors: np.ndarray) -> np.ndarray:
 
 def causal_lm_embeddings(model, tokenizer, texts: list[str], *, pooling: str, batch_size: int,
                          max_length: int) -> np.ndarray:
-    """Pooled last-layer hidden states of a causal LM, length-sorted and right-padded per batch."""
+    """Pooled last-layer hidden states of a causal LM, length-sorted and right-padded per batch
+    (``mean``, position-``weighted-mean`` or ``last-token``)."""
     import torch
 
     encoded = tokenizer(texts, add_special_tokens=True, truncation=True, max_length=max_length)["input_ids"]
@@ -80,9 +82,12 @@ def causal_lm_embeddings(model, tokenizer, texts: list[str], *, pooling: str, ba
             # Right padding under causal attention: real tokens never attend to the pads after them.
             result = base(input_ids=ids.to(device), output_hidden_states=base is model)
             hidden = (result.last_hidden_state if base is not model else result.hidden_states[-1]).float().cpu()
-            if pooling == "mean":
-                mask = (torch.arange(ids.shape[1])[None, :] < lengths[:, None]).unsqueeze(-1)
-                pooled = (hidden * mask).sum(1) / lengths[:, None]
+            if pooling in ("mean", "weighted-mean"):
+                positions = torch.arange(1, ids.shape[1] + 1, dtype=torch.float32)[None, :]
+                weights = (positions <= lengths[:, None]).float()
+                if pooling == "weighted-mean":  # RDS+: position t (1-based) weighs t over the real tokens
+                    weights = weights * positions
+                pooled = (hidden * weights.unsqueeze(-1)).sum(1) / weights.sum(1, keepdim=True)
             else:
                 pooled = hidden[torch.arange(len(batch)), lengths - 1]
             out[batch] = pooled.numpy()

@@ -249,3 +249,38 @@ def sample_ids(pool_ids: list[str], limit: int | None, seed: int) -> list[str] |
     if limit is None or limit >= len(pool_ids):
         return None
     return [pool_ids[i] for i in subsample_indices(len(pool_ids), limit, [seed, limit], option="--score-limit")]
+
+
+# Ask-LLM (Sachdeva et al. 2024, "How to Train Data-Efficient LLMs"), its prompt turned to instruction data.
+ASKLLM_PROMPT = ("###\nInstruction: {input}\nResponse: {target}\n###\n\n"
+                 "Does the previous paragraph demarcated within ### and ### contain informative signal for "
+                 "fine-tuning a large language model to follow instructions? An informative datapoint has a clear "
+                 "instruction and a correct, helpful, well-formatted response, and strictly does NOT have any "
+                 "harmful, racist, sexist, etc. content.\n\nOPTIONS:\n- yes\n- no")
+ASKLLM_CHOICES = ["yes", "no"]
+ASKLLM_FLOOR = 1e-30  # log(0) would not survive JSON; a probability below this scores log(1e-30)
+
+
+def askllm_scores(pool_path: str | Path, judge: Judge, *, ids: list[str] | None = None,
+                  store: ArtifactStore | None = None, retry_failed: bool = False) -> RatingTable:
+    """Ask-LLM: log P("yes" | yes or no) to "is this a good training example?", one forward (``choose``) per row.
+
+    ``argmax`` keeps the likelier answer. Local judges read it from the next-token logits, endpoints
+    from the first position's logprobs.
+    """
+
+    def rate(rows: pd.DataFrame) -> list[dict]:
+        conversations = [[{"role": "user", "content": ASKLLM_PROMPT.format(input=row["input"], target=row["target"])}]
+                         for _, row in rows.iterrows()]
+        out = []
+        for row_id, reply in zip(rows["id"], judge.choose(conversations, ASKLLM_CHOICES)):
+            if reply.ok:
+                yes = reply.choice_probs["yes"]
+                out.append(_row(row_id, reply, math.log(max(yes, ASKLLM_FLOOR)), max(reply.choice_probs,
+                                key=reply.choice_probs.get), None, None))
+            else:
+                out.append(_row(row_id, reply, None, None, reply.failure, reply.extra.get("raw", reply.text)))
+        return out
+
+    return _judge_table("askllm-scores", Path(pool_path), judge, ids, {"prompt": "askllm-1"}, rate,
+                        store or ArtifactStore.default(), retry_failed)

@@ -94,6 +94,21 @@ class SelectOptions:
     dataset: str | None = option(None, "study:NAME: dataset prefix of the study's file names (default: the "
                                        "pool's name).")
     trial: int | None = option(None, "study:NAME: the study's trial suffix (random/strictrandom).")
+    # later replications' strategies (tokenlength, rds, kcenter, zip, askllm, scores)
+    length_field: str = option("response", "tokenlength: response or both (prompt + response).")
+    embed_field: str = option("input", "rds/kcenter: text embedded per row: input, target or both.")
+    queries: str | None = option(None, "rds: targeted queries (ifeval, alpaca_eval, file:PATH); none = untargeted "
+                                       "(a held-out pool sample).")
+    query_limit: int | None = option(None, "rds: seeded sample of N queries.")
+    zip_k1: int = option(10000, "zip: K1 candidates re-scored per round (global stage).")
+    zip_k2: int = option(200, "zip: K2 kept for the fine stage (local coarse stage).")
+    zip_k3: int = option(100, "zip: K3 added per round (local fine stage).")
+    from_file: str | None = option(None, "scores: JSONL/JSON/Parquet keyed by id or instruction.", flag="--from")
+    column: str | None = option(None, "scores: the score column of --from.")
+    ascending: bool = option(False, "scores: lowest first.")
+    # decontamination: a `chase pool decontaminate` file; flag its rows, or exclude them too
+    contaminated: str | None = option(None, "A `chase pool decontaminate` file: count its rows per subset.")
+    exclude_contaminated: bool = option(False, "With --contaminated: exclude those rows.")
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -200,22 +215,30 @@ class Ranking:
 
 @dataclass(frozen=True)
 class StrategySpec:
-    """A registered strategy: its ranking function and whether its seed names a trial."""
+    """A registered strategy: its ranking function, whether its seed names a trial, and whether it
+    looks at evaluation data (``targeted``: a bool, or a function of the options for strategies
+    such as RDS+ whose mode decides it)."""
 
     name: str
     rank: Callable[[SelectionContext], Ranking]
     seeded_trials: bool
     description: str
+    targeted: bool | Callable[[SelectOptions], bool] = False
+
+    def is_targeted(self, options: SelectOptions) -> bool:
+        """Whether this run of the strategy reads evaluation data (a targeted win answers another question)."""
+        return bool(self.targeted(options) if callable(self.targeted) else self.targeted)
 
 
 STRATEGIES: dict[str, StrategySpec] = {}
 
 
-def register(name: str, *, seeded_trials: bool = False):
+def register(name: str, *, seeded_trials: bool = False, targeted: bool | Callable[[SelectOptions], bool] = False):
     """Decorator that adds a ranking function to the registry under ``name``."""
 
     def wrap(fn: Callable[[SelectionContext], Ranking]):
-        STRATEGIES[name] = StrategySpec(name, fn, seeded_trials, (fn.__doc__ or "").strip().splitlines()[0])
+        STRATEGIES[name] = StrategySpec(name, fn, seeded_trials, (fn.__doc__ or "").strip().splitlines()[0],
+                                        targeted)
         return fn
 
     return wrap
@@ -299,8 +322,28 @@ def _rows_at(pool_path: Path, positions: np.ndarray) -> Iterator[dict]:
         yield from found
 
 
+def apply_contamination(ranking: Ranking, ctx: SelectionContext) -> dict | None:
+    """With ``--contaminated FILE``: the flagged ids of this pool, and with ``--exclude-contaminated``
+    those ids taken out of the ranking (budgets fill from the next rows) as excluded ``contaminated``."""
+    if not ctx.options.contaminated:
+        return None
+    from chasing_random.data.decontaminate import read_contaminated
+
+    flagged = set(read_contaminated(ctx.options.contaminated)) & set(ctx.column("id"))
+    if ctx.options.exclude_contaminated and flagged:
+        removed = [i for i in ranking.ids if i in flagged]
+        ranking.ids = [i for i in ranking.ids if i not in flagged]
+        if ranking.per_budget is not None:
+            ranking.per_budget = {b: [i for i in ids if i not in flagged] for b, ids in ranking.per_budget.items()}
+        if removed:
+            ranking.excluded["contaminated"] = removed
+    return {"file": str(ctx.options.contaminated), "excluded": ctx.options.exclude_contaminated,
+            "flagged_in_pool": len(flagged), "ids": flagged}
+
+
 def write_selection(ranking: Ranking, ctx: SelectionContext, strategy: str, out_dir: Path,
-                    seed: int | None, started: float) -> dict:
+                    seed: int | None, started: float, targeted: bool = False,
+                    contamination: dict | None = None) -> dict:
     """Write subsets (prefixes of the ranking), the ranking file and the manifest; return the manifest."""
     ensure_folder(out_dir, "selection folder (--out)")
     name = pool_name(ctx.pool_path)
@@ -332,6 +375,8 @@ def write_selection(ranking: Ranking, ctx: SelectionContext, strategy: str, out_
         path = out_dir / subset_filename(name, label, budget, seed)
         _write_jsonl(path, _rows_at(source, np.array([position[i] for i in ids], dtype=np.int64)))
         subsets[str(budget)] = {"path": path.name, "rows": len(ids)}
+        if contamination is not None:
+            subsets[str(budget)]["contaminated"] = sum(i in contamination["ids"] for i in ids)
     excluded_counts = {reason: len(ids) for reason, ids in sorted(ranking.excluded.items())}
     excluded_rows = [{"id": i, "reason": reason} for reason, ids in sorted(ranking.excluded.items()) for i in ids]
     with atomic_path(out_dir / f"{stem}.excluded.jsonl") as tmp:
@@ -347,7 +392,9 @@ def write_selection(ranking: Ranking, ctx: SelectionContext, strategy: str, out_
                               else len(ranking.ids) + sum(excluded_counts.values()) == ctx.num_rows),
                "underflow": underflow, "subsets": subsets, "ranking_file": f"{stem}.ranking.jsonl",
                "excluded_file": f"{stem}.excluded.jsonl",
-               "info": ranking.info, "warnings": ranking.warnings, "cost": ranking.cost})
+               "info": ranking.info, "warnings": ranking.warnings, "cost": ranking.cost, "targeted": targeted,
+               "contamination": None if contamination is None else
+               {k: v for k, v in contamination.items() if k != "ids"}})
     return manifest
 
 
@@ -377,6 +424,8 @@ def select(pool_path: str | Path, strategy: str, budgets: list[int], out_dir: st
                                default_judge)
         pool = ctx._pool  # a strategy that read the whole pool shares it with the next seed
         ranking = spec.rank(ctx)
+        contamination = apply_contamination(ranking, ctx)
         manifests.append(write_selection(ranking, ctx, strategy, Path(out_dir),
-                                         seed if spec.seeded_trials else None, started))
+                                         seed if spec.seeded_trials else None, started,
+                                         targeted=spec.is_targeted(opts), contamination=contamination))
     return manifests

@@ -81,3 +81,36 @@ def longest(ctx: SelectionContext) -> Ranking:
 def full(ctx: SelectionContext) -> Ranking:
     """The whole pool in pool order: the baseline of fine-tuning on everything."""
     return Ranking(ctx.column("id"))
+
+
+
+BASE_MODEL = "smollm2-135m-instruct"
+LENGTH_FIELDS = ("response", "both")
+
+
+def token_lengths(ctx: SelectionContext) -> np.ndarray:
+    """Tokens of the base model (``--model``, default SmolLM2) in the response, or prompt + response."""
+    from chasing_random.models.loading import load_tokenizer
+
+    o = ctx.options
+    if o.length_field not in LENGTH_FIELDS:
+        raise ChaseError(f"unknown --length-field '{o.length_field}'; valid: {', '.join(LENGTH_FIELDS)}")
+    tokenizer = load_tokenizer(o.tokenizer or o.model or BASE_MODEL, trust_remote_code=o.trust_remote_code)
+    columns = ["target"] if o.length_field == "response" else ["input", "target"]
+    lengths = np.zeros(ctx.num_rows, dtype=np.int64)
+    for column in columns:
+        encoded = tokenizer(ctx.column(column), add_special_tokens=False)["input_ids"]
+        lengths += np.fromiter((len(ids) for ids in encoded), dtype=np.int64, count=len(encoded))
+    return lengths
+
+
+@register("tokenlength")
+def tokenlength(ctx: SelectionContext) -> Ranking:
+    """Most base-model tokens first (response, or prompt + response): the stable baseline of Xia et al. 2025."""
+    lengths = token_lengths(ctx)
+    ids = ctx.column("id")
+    ranked = rank_by_score(ids, lengths.astype(np.float64), ctx.options.seed)
+    by_id = dict(zip(ids, lengths.tolist()))
+    return Ranking(ranked, scores={i: float(by_id[i]) for i in ranked},
+                   info={"tokenizer": ctx.options.tokenizer or ctx.options.model or BASE_MODEL,
+                         "length_field": ctx.options.length_field, "mean_tokens": float(lengths.mean())})

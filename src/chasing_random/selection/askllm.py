@@ -1,0 +1,43 @@
+"""Ask-LLM: rank rows by the judge's log-probability of "yes" to "is this a good training example?".
+
+One forward pass per row through the judge machinery (``choose`` over yes/no, local or endpoint), no
+prompt library and no threshold: every scored row is ranked, highest first; failed rows are
+excluded with their reason and ties are broken by a seeded shuffle.
+"""
+
+from __future__ import annotations
+
+from chasing_random.errors import ChaseError
+from chasing_random.scoring.ratings import askllm_scores, failure_summary, sample_ids
+from chasing_random.selection.alpagasus import failure_reason
+from chasing_random.selection.base import Ranking, SelectionContext, rank_by_score, register
+
+
+@register("askllm")
+def askllm(ctx: SelectionContext) -> Ranking:
+    """Ask-LLM: log P(yes) to "is this a good training example?" from one judge forward, highest first."""
+    o = ctx.options
+    spec = ctx.judge(o.judge)
+    if spec is None:
+        raise ChaseError("askllm needs --judge, e.g. local:smollm2-135m-instruct or openai:gpt-4o-mini")
+    judge = spec.build()
+    pool_ids = list(ctx.pool["id"])
+    sampled = sample_ids(pool_ids, o.score_limit, o.seed)
+    table = askllm_scores(ctx.pool_path, judge, ids=sampled, store=ctx.store)
+    summary = failure_summary(table, o.max_failure_rate, "askllm judge")
+    frame = table.frame
+    excluded: dict[str, list[str]] = {}
+    for row_id, failure in zip(frame["id"], frame["failure"]):
+        if isinstance(failure, str):
+            excluded.setdefault(failure_reason(failure), []).append(row_id)
+    if sampled is not None:
+        excluded[f"not scored (--score-limit {o.score_limit})"] = sorted(set(pool_ids) - set(sampled))
+    ok = frame[frame["failure"].isna()]
+    ids = rank_by_score(list(ok["id"]), ok["score"].to_numpy(), o.seed)
+    scores = dict(zip(ok["id"], ok["score"].astype(float)))
+    info = {"judge": judge.name, "scored": len(frame), "failed": len(table.failures),
+            "yes_share": float((ok["argmax"] == "yes").mean()) if len(ok) else None,
+            "score_table": str(table.run.path)}
+    return Ranking(ids, excluded=excluded, scores={i: scores[i] for i in ids}, info=info, warnings=[summary],
+                   cost={**table.cost(judge).record(), "api_price_usd": table.api_price_usd(),
+                         "cached_replies": int(frame["cached"].sum())})
