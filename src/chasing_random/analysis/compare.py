@@ -108,7 +108,11 @@ class SettingResult:
         candidates = [(sign * s.value, s.strategy) for s in self.strategies]
         if self.random_values:
             candidates.append((sign * self.random_mean, RANDOM))
-        return max(candidates, key=lambda c: (c[0], c[1]))[1] if candidates else ""
+        if not candidates:
+            return ""
+        top = max(c[0] for c in candidates)
+        leaders = [name for value, name in candidates if np.isclose(value, top)]
+        return leaders[0] if len(leaders) == 1 else f"tie of {len(leaders)}"
 
     @property
     def distinguishable_best(self) -> str | None:

@@ -29,9 +29,9 @@ CSV_COLUMNS = ("pool", "budget", "benchmark", "metric", "primary", "strategy", "
                "ci_high", "p_value", "q_value", "p_equivalence", "margin", "mde", "baseline", "paired", "prompts",
                "prompt_test", "prompt_p", "percentile_among_random", "verdict", "adjusted_verdict",
                "selection_cost_usd")
-CSS = """body{font-family:system-ui,-apple-system,Segoe UI,sans-serif;margin:2rem auto;max-width:1360px;color:#222;
+CSS = """body{font-family:system-ui,-apple-system,Segoe UI,sans-serif;margin:2rem auto;max-width:1500px;color:#222;
 padding:0 1rem}h1{border-bottom:2px solid #8c3b2c}h2{margin-top:2.2rem;color:#8c3b2c}table{border-collapse:collapse;
-margin:.8rem 0;font-size:.9rem}th,td{border:1px solid #ddd;padding:.3rem .6rem;text-align:right}td{white-space:nowrap}th{background:#f6ece3}
+margin:.8rem 0;font-size:.85rem}th,td{border:1px solid #ddd;padding:.3rem .6rem;text-align:right}td{white-space:nowrap}th{background:#f6ece3}
 td:first-child,th:first-child{text-align:left}tr:nth-child(even){background:#fafafa}.better{color:#1a7f37;
 font-weight:600}.worse{color:#c62828;font-weight:600}img{max-width:100%;border:1px solid #eee}p.note{color:#555}"""
 
@@ -118,14 +118,16 @@ def _setting_table(result: SettingResult, cost_of) -> Table:
                          "no random runs"] + [""] * 7 + [money(cost_of(setting.pool, strategy.strategy, setting.budget))])
             continue
         ci = f"[{pp(c.ci_low, points)}, {pp(c.ci_high, points)}]" if c.ci_low is not None else "no interval"
-        prompt = f"{c.prompt_test.split()[-2]} p={pval(c.prompt_p)}, {c.prompts} prompts" if c.prompt_test else ""
+        p_text = pval(c.prompt_p)
+        prompt = (f"{c.prompt_test.split()[-2]} p{'' if p_text.startswith('<') else '='}{p_text} ({c.prompts})"
+                  if c.prompt_test else "")
         rows.append([strategy.strategy, str(len(strategy.values)), pct(strategy.value, points),
                      pp(c.difference, points) + ("" if c.baseline == RANDOM_NULL else f" vs {c.baseline}"), ci,
                      pval(c.p_value), pval(c.q_value), pp(c.mde, points, False), c.verdict, prompt,
                      fmt(c.percentile, 0) if c.percentile is not None else "",
                      money(cost_of(setting.pool, strategy.strategy, setting.budget))])
     return Table(setting.label, ["strategy", "runs", "value", "difference", "two-level 95% CI", "p", "BH q",
-                                 "MDE (80% power)", "verdict", "prompt-level test (models fixed)",
+                                 "MDE (80% power)", "verdict", "prompt-level test (prompts)",
                                  "percentile among random", "selection cost"], rows, _split_note(result))
 
 
