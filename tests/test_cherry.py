@@ -8,7 +8,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from chasing_random.data.pool import build_pool
 from chasing_random.scoring.losses import loss_table
 from chasing_random.selection.base import SelectOptions, select
 from chasing_random.selection.cherry import band_sample
@@ -16,12 +15,8 @@ from chasing_random.store import ArtifactStore
 
 
 @pytest.fixture(scope="module")
-def alpaca_slice(shared_data, tmp_path_factory):
-    folder = tmp_path_factory.mktemp("alpaca")
-    rows = json.loads((shared_data / "alpaca_random_9k.json").read_text())[100:130]
-    (folder / "rows.json").write_text(json.dumps(rows))
-    build_pool("alpaca", str(folder / "rows.json"), folder / "alp.parquet")
-    return folder / "alp.parquet"
+def alpaca_slice(alpaca_rows, pool_from_rows):
+    return pool_from_rows(alpaca_rows[100:130], "alp")
 
 
 def test_band_sample_keeps_the_middle_and_spaces_picks_evenly():

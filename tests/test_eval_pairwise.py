@@ -180,7 +180,7 @@ def test_local_judge_run_resumes_after_interruption(files, tmp_path, tiny_lm, ru
     with pytest.raises(KeyboardInterrupt):
         run_pairwise(candidate, references, judge, out, seed=3, chunk_size=5)
     partial = (out / "annotations.partial.jsonl").read_text().splitlines()
-    assert len(partial) == 5 and not (out / "annotations.json").exists()
+    assert len(partial) == 1 + 5 and not (out / "annotations.json").exists()  # the run key, then 5 prompts
 
     resumed = _CountingJudge(tiny_lm, batch_size=4, cache_dir=str(out / "judge_cache"))
     run_pairwise(candidate, references, resumed, out, seed=3, chunk_size=5)

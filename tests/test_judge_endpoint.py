@@ -6,7 +6,6 @@ import json
 
 import pytest
 
-from chasing_random.data.pool import build_pool
 from chasing_random.errors import ChaseError
 from chasing_random.judges.factory import make_judge
 from chasing_random.selection.base import SelectOptions, select
@@ -26,11 +25,9 @@ def server(monkeypatch):
 
 
 @pytest.fixture
-def pool(tmp_path):
-    rows = [{"instruction": f"Question {i} {marker}", "output": f"Answer number {i}."} for i, marker in enumerate(MARKERS)]
-    (tmp_path / "src.json").write_text(json.dumps(rows))
-    build_pool("alpaca", str(tmp_path / "src.json"), tmp_path / "faulty.parquet")
-    return tmp_path / "faulty.parquet"
+def pool(pool_from_rows):
+    return pool_from_rows([{"instruction": f"Question {i} {marker}", "output": f"Answer number {i}."}
+                           for i, marker in enumerate(MARKERS)], "faulty")
 
 
 def options(server, **extra) -> SelectOptions:
@@ -80,7 +77,7 @@ def test_failure_rate_above_the_limit_is_an_error(server, pool, tmp_path, run_cl
         select(pool, "alpagasus", [3], tmp_path / "sel", options(server), store=ArtifactStore(tmp_path / "store"))
     result = run_cli("score", "judge", "--pool", pool, "--judge", "openai:judge-model", "--store", tmp_path / "store",
                      "--judge-option", f"base_url={server.base_url}", "--judge-option", f"api_key_env={ENV}",
-                     "--max-failure-rate", "0.5")
+                     "--judge-option", "retry_base_delay=0.001", "--max-failure-rate", "0.5")
     assert result.code == 0, result.err
     assert "2 of 12 rows failed (16.7%)" in result.err and json.loads(result.out)["failed"] == 2
     assert KEY not in result.out + result.err
@@ -141,33 +138,32 @@ def test_an_interrupted_table_resumes_without_rejudging(server, pool, tmp_path, 
     assert judged_once and all(n == 1 for n in judged_once)
 
 
-def test_retry_failed_calls_again_only_for_failed_rows(server, tmp_path, monkeypatch, run_cli):
+def test_retry_failed_calls_again_only_for_failed_rows(server, tmp_path, monkeypatch, run_cli, pool_from_rows):
     from chasing_random.scoring import ratings
 
     monkeypatch.setattr(ratings, "JUDGE_SHARD_ROWS", 4)
     markers = ["", "", "", "", "", "[500x5]", "", "[garbage]"]  # shard 0 clean; shard 1 holds both failures
     rows = [{"instruction": f"Retry {i} {m}", "output": f"Answer {i}."} for i, m in enumerate(markers)]
-    (tmp_path / "src.json").write_text(json.dumps(rows))
-    build_pool("alpaca", str(tmp_path / "src.json"), tmp_path / "retry.parquet")
+    retry_pool = pool_from_rows(rows, "retry")
     store = ArtifactStore(tmp_path / "store")
     judge = make_judge("openai:judge-model", base_url=server.base_url, api_key_env=ENV, retry_base_delay=0.001,
                        timeout=0.5, max_retries=3, cache_dir=str(tmp_path / "cache"))
-    first = ratings.alpagasus_ratings(tmp_path / "retry.parquet", judge, mode="generate", store=store)
+    first = ratings.alpagasus_ratings(retry_pool, judge, mode="generate", store=store)
     assert first.frame["failure"].notna().sum() == 2
     calls = sum(server.calls.values())
-    assert ratings.alpagasus_ratings(tmp_path / "retry.parquet", judge, mode="generate", store=store).run.reused
+    assert ratings.alpagasus_ratings(retry_pool, judge, mode="generate", store=store).run.reused
     assert sum(server.calls.values()) == calls  # without the flag the stored table is reused as it is
 
-    again = ratings.alpagasus_ratings(tmp_path / "retry.parquet", judge, mode="generate", store=store,
+    again = ratings.alpagasus_ratings(retry_pool, judge, mode="generate", store=store,
                                       retry_failed=True)
     assert again.run.computed_shards == [1]  # the clean shard is kept
     failed = again.frame[again.frame["failure"].notna()]
     assert list(failed["id"]) == [first.frame["id"][7]] and "unparseable" in failed["failure"].iloc[0]
     assert again.frame["score"][5] == 4  # the 500s stopped after 5 calls: the retry's second attempt answered
     assert sum(server.calls.values()) == calls + 2  # only the failed call was made again (twice); the rest cached
-    cli = ["score", "judge", "--pool", tmp_path / "retry.parquet", "--judge", "openai:judge-model", "--store",
+    cli = ["score", "judge", "--pool", retry_pool, "--judge", "openai:judge-model", "--store",
            tmp_path / "cli-store", "--judge-option", f"base_url={server.base_url}", "--judge-option",
-           f"api_key_env={ENV}", "--max-failure-rate", "0.5"]
+           f"api_key_env={ENV}", "--judge-option", "retry_base_delay=0.001", "--max-failure-rate", "0.5"]
     made, reused = (json.loads(run_cli(*cli).out) for _ in range(2))
     result = run_cli(*cli, "--retry-failed")
     retried = json.loads(result.out)

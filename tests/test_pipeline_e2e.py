@@ -29,6 +29,7 @@ def tiny_config(tiny_lm, tmp_path, monkeypatch):
     })
 
 
+@pytest.mark.slow
 def test_run_interrupt_resume_and_report(tiny_config, monkeypatch):
     plan = expand(tiny_config)
     calls: list[str] = []

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from chasing_random.data.pool import build_pool, read_pool
+from chasing_random.data.pool import read_pool
 from chasing_random.errors import ChaseError
 from chasing_random.scoring.embeddings import embedding_table
 from chasing_random.store import ArtifactStore
@@ -17,10 +17,8 @@ ROWS = [{"instruction": f"Question number {i}: " + "why? " * (i % 5), "output": 
 
 
 @pytest.fixture
-def pool(tmp_path):
-    (tmp_path / "rows.json").write_text(json.dumps(ROWS))
-    build_pool("alpaca", str(tmp_path / "rows.json"), tmp_path / "toy.parquet")
-    return tmp_path / "toy.parquet"
+def pool(pool_from_rows):
+    return pool_from_rows(ROWS, "toy")
 
 
 @pytest.mark.parametrize("pooling", ["mean", "last-token"])

@@ -6,19 +6,15 @@ import json
 
 import pytest
 
-from chasing_random.data.pool import build_pool
+from chasing_random.data.pool import read_pool
 from chasing_random.errors import ChaseError
 from chasing_random.selection.base import SelectOptions, select
 from chasing_random.selection.overlap import pairwise_overlap
 
 
 @pytest.fixture
-def pool(tmp_path):
-    rows = [{"instruction": f"q{i}", "output": "a" * (i % 7 + 1) + str(i)} for i in range(60)]
-    src = tmp_path / "src.jsonl"
-    src.write_text("".join(json.dumps(r) + "\n" for r in rows))
-    build_pool("alpaca", str(src), tmp_path / "toy.parquet")
-    return tmp_path / "toy.parquet"
+def pool(pool_from_rows):
+    return pool_from_rows([{"instruction": f"q{i}", "output": "a" * (i % 7 + 1) + str(i)} for i in range(60)], "toy")
 
 
 def ids(path):
@@ -50,8 +46,15 @@ def test_longest_sorts_by_response_characters(pool, tmp_path):
 
 
 def test_longest_in_tokens(pool, tmp_path, tiny_lm):
+    from transformers import AutoTokenizer
+
     manifest = select(pool, "longest", [5], tmp_path / "sel", SelectOptions(length_unit="tokens", tokenizer=tiny_lm))[0]
     assert manifest["info"]["length_unit"] == "tokens"
+    tokenizer = AutoTokenizer.from_pretrained(tiny_lm)
+    tokens = {row["id"]: len(tokenizer(row["target"], add_special_tokens=False)["input_ids"])
+              for row in read_pool(pool).to_dict("records")}
+    chosen = [tokens[i] for i in ids(tmp_path / "sel" / "toy_longest_5.jsonl")]
+    assert chosen == sorted(tokens.values(), reverse=True)[:5]  # the 5 longest responses in tokens, longest first
 
 
 def test_strictrandom_draws_each_budget_independently(pool, tmp_path):
@@ -86,3 +89,18 @@ def test_overlap_of_random_trials(pool, tmp_path, run_cli):
     assert result.code == 0 and json.loads(result.out)[0]["size_a"] == 30
     with pytest.raises(ChaseError):
         pairwise_overlap([tmp_path / "nope"])
+
+
+def test_strategy_options_are_declared_once_for_cli_and_config():
+    import typer
+
+    from chasing_random.cli import app
+    from chasing_random.config import StrategyConfig
+    from chasing_random.selection.base import option_fields
+
+    command = typer.main.get_command(app).commands["select"]
+    cli = {p.name: p for p in command.params}
+    for name, _, default, meta in option_fields():  # every declared option, with its default and help
+        assert cli[name].default == default and cli[name].help == meta["help"]
+    with pytest.raises(ValueError, match="strategy option 'clusters'"):
+        StrategyConfig(name="cherry", options={"clusters": "many"})

@@ -71,6 +71,7 @@ def test_store_keys_and_done(tmp_path):
     assert store.done("scores", key, "table.parquet")
 
 
+@pytest.mark.slow
 def test_smollm2_loads_from_package(smollm2):
     from chasing_random.models.loading import load_causal_lm
 

@@ -69,7 +69,7 @@ def test_bad_subsets_name_the_problem(tmp_path):
         read_subset(bad)
     broken = tmp_path / "broken.jsonl"
     broken.write_text('{"input": "x", "target": "y"}\n{"input": \n')
-    with pytest.raises(ChaseError, match="line 2"):
+    with pytest.raises(ChaseError, match=r"broken.jsonl:2: field '<json>': malformed JSON"):
         read_subset(broken)
 
 
@@ -168,3 +168,21 @@ def test_interrupted_training_resumes_from_its_last_checkpoint(tmp_path, subset1
     resumed = train_model(subset16, tiny_lm, tmp_path / "run", overrides=overrides)
     assert resumed["resumed_from"] == "checkpoint-2" and resumed["steps"] == 4
     assert abs(resumed["final_loss"] - reference["final_loss"]) < 1e-5
+
+
+def test_accelerate_entry_point_does_not_import_the_cli():
+    import subprocess
+    import sys
+
+    code = ("import sys, chasing_random.training.__main__; "
+            "print(sorted(m for m in sys.modules if m.startswith('chasing_random.cli')))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
+
+
+def test_report_to_passes_through_the_preset_without_changing_the_model_key():
+    from chasing_random.training.presets import get_preset
+
+    tracked = get_preset("cpu-lora", {"report_to": "tensorboard,mlflow"})
+    assert tracked.report_to == ("tensorboard", "mlflow") and tracked.resolved()["report_to"] == ["tensorboard", "mlflow"]
+    assert tracked.identity() == get_preset("cpu-lora", {}).identity()

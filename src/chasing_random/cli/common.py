@@ -1,17 +1,9 @@
-"""Small helpers shared by command modules: printing JSON and parsing comma lists."""
+"""Small helpers shared by command modules: printing JSON (``ui.echo_json``) and parsing comma lists."""
 
 from __future__ import annotations
 
-import json
-
-import typer
-
 from chasing_random.errors import ChaseError
-
-
-def echo_json(obj) -> None:
-    """Print a JSON object to stdout (machine-readable results go to stdout, progress to stderr)."""
-    typer.echo(json.dumps(obj, indent=2, ensure_ascii=False, default=str))
+from chasing_random.ui import echo_json  # noqa: F401  (the command modules' import)
 
 
 def int_list(text: str | None, option: str) -> list[int]:

@@ -109,3 +109,12 @@ def read_rows(path: str | Path) -> Iterator[RawRow | Rejection]:
     if suffix in (".parquet", ".pq"):
         return read_parquet(path)
     raise ChaseError(f"{path}: unknown file type '{suffix}'; expected .jsonl, .json or .parquet")
+
+
+def read_rows_or_raise(path: str | Path, what: str | None = None) -> Iterator[RawRow]:
+    """``read_rows`` for files that must be whole (benchmarks, subsets, outputs, annotations): the first
+    rejected line raises ``[not WHAT: ]FILE:LINE: field 'F': reason``."""
+    for item in read_rows(path):
+        if isinstance(item, Rejection):
+            raise ChaseError((f"not {what}: " if what else "") + item.describe())
+        yield item

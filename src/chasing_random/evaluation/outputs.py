@@ -6,8 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from chasing_random.data.readers import read_rows
-from chasing_random.data.records import Rejection
+from chasing_random.data.readers import read_rows_or_raise
 from chasing_random.errors import ChaseError
 
 
@@ -34,9 +33,7 @@ def read_outputs(path: str | Path) -> list[ModelOutput]:
         raise ChaseError(f"{path}: outputs file not found")
     records: list[ModelOutput] = []
     first_line: dict[str, int] = {}
-    for item in read_rows(path):
-        if isinstance(item, Rejection):
-            raise ChaseError(f"not an outputs file in AlpacaEval layout: {item.describe()}")
+    for item in read_rows_or_raise(path, "an outputs file in AlpacaEval layout"):
         row, line = item.row, item.line
         where = f"{path}:{line}"
         if not isinstance(row, dict):

@@ -27,10 +27,10 @@ from chasing_random.evaluation.outputs import (
 )
 from chasing_random.evaluation.winrate import winrate_metrics
 from chasing_random.judges.base import Judge, JudgeReply
+from chasing_random.resume import ResumeLog
 from chasing_random.store import (
     file_fingerprint,
     fingerprint,
-    jsonl_lines,
     read_manifest,
     write_json_atomic,
     write_manifest,
@@ -227,21 +227,15 @@ def run_pairwise(candidate_path: str | Path, reference_paths: list[str | Path], 
     if manifest and manifest.get("run_key") == run_key and metrics_path.exists():
         console.print(f"pairwise: {annotations_path} is already complete for this configuration")
         return json.loads(metrics_path.read_text(encoding="utf-8"))
-    done = _load_partial(out_dir / "annotations.partial.jsonl", run_key)
-    remaining = [p for p in pairs if p.index not in done]
-    if done:
-        console.print(f"pairwise: resuming, {len(done)} of {len(pairs)} prompts already judged")
-    partial = out_dir / "annotations.partial.jsonl"
-    out_dir.mkdir(parents=True, exist_ok=True)
-    with open(partial, "a", encoding="utf-8") as handle:
-        for start in range(0, len(remaining), chunk_size):
-            chunk = remaining[start:start + chunk_size]
-            for pair, annotation in zip(chunk, judge_pairs(chunk, judge, protocol, both_orders, max_output_chars)):
-                done[pair.index] = annotation
-                handle.write(json.dumps({"run_key": run_key, "index": pair.index, "annotation": annotation},
-                                        ensure_ascii=False) + "\n")
-            handle.flush()
-    annotations = [done[p.index] for p in pairs]
+    log = ResumeLog(out_dir / "annotations.partial.jsonl", run_key, "index")
+    remaining = [p for p in pairs if p.index not in log.done]
+    if log.done:
+        console.print(f"pairwise: resuming, {len(log.done)} of {len(pairs)} prompts already judged")
+    for start in range(0, len(remaining), chunk_size):
+        chunk = remaining[start:start + chunk_size]
+        log.append([{"index": pair.index, "annotation": annotation} for pair, annotation
+                    in zip(chunk, judge_pairs(chunk, judge, protocol, both_orders, max_output_chars))])
+    annotations = [log.done[p.index]["annotation"] for p in pairs]
     metrics = pairwise_metrics(annotations, reference_paths)
     metrics.update({"judge": judge.name, "protocol": protocol, "seed": seed, "both_orders": both_orders})
     if judge.is_api:
@@ -250,25 +244,8 @@ def run_pairwise(candidate_path: str | Path, reference_paths: list[str | Path], 
     write_json_atomic(metrics_path, metrics)
     write_manifest(annotations_path, kind="pairwise", inputs=inputs, config=config, started=started,
                    extra={"run_key": run_key, "n_judge_failures": metrics["n_judge_failures"]})
-    partial.unlink()
+    log.close()
     return metrics
-
-
-def _load_partial(path: Path, run_key: str) -> dict[int, dict]:
-    """Annotations finished by an earlier, interrupted run of the same configuration."""
-    done: dict[int, dict] = {}
-    if not path.exists():
-        return done
-    for number, line in jsonl_lines(path):
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError:
-            continue  # the last line of an interrupted write
-        if row.get("run_key") != run_key:
-            raise ChaseError(f"{path}:{number}: left by a run with a different configuration or inputs; "
-                             "use another --out folder or delete this file")
-        done[int(row["index"])] = row["annotation"]
-    return done
 
 
 def pairwise_metrics(annotations: list[dict], reference_paths: list[str | Path]) -> dict[str, Any]:

