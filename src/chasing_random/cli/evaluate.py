@@ -10,7 +10,8 @@ from chasing_random.cli import app
 from chasing_random.cli.common import echo_json
 from chasing_random.ui import console, styled
 
-evaluate_app = typer.Typer(help="Evaluate model outputs and models: IFEval, pairwise win rate, lm-eval.",
+evaluate_app = typer.Typer(help="Evaluate model outputs and models: IFEval, pairwise win rate, lm-eval, LLMBar, "
+                                "InFoBench.",
                            no_args_is_help=True)
 app.add_typer(evaluate_app, name="evaluate")
 
@@ -67,10 +68,12 @@ def winrate(
 @evaluate_app.command("harness")
 def harness(
     model: str = typer.Option(..., "--model", help="Model folder, alias (smollm2-135m-instruct) or hub id."),
-    tasks: str = typer.Option(..., "--tasks", help="Comma-separated lm-eval tasks; 'openllm' = arc_easy, "
-                                                   "arc_challenge, hellaswag, mmlu, truthfulqa_mc1/mc2, winogrande; "
+    tasks: str = typer.Option(..., "--tasks", help="Comma-separated lm-eval tasks and suites: openllm-study "
+                                                   "(the study's 7 tasks, default shots, acc), openllm-leaderboard "
+                                                   "(Open LLM Leaderboard v1 shots and metrics), openllm; "
                                                    "offline: mmlu_local."),
-    out: Path = typer.Option(..., "--out", help="METRICS.json to write (each task's acc and their mean)."),
+    out: Path = typer.Option(..., "--out", help="METRICS.json to write (each task's metric and their mean); "
+                                                "per-item scores go beside it."),
     limit: float = typer.Option(None, "--limit", help="Documents per task (an int, or a fraction below 1)."),
     batch_size: int = typer.Option(8, "--batch-size", help="Batch size of lm-eval's HF model."),
     num_fewshot: int = typer.Option(None, "--num-fewshot", help="Few-shot examples (default: each task's own)."),

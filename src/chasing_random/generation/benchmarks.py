@@ -20,9 +20,6 @@ from chasing_random.errors import ChaseError
 from chasing_random.packages import package_path
 
 ALPACA_EVAL_SUBSETS = ("vicuna", "koala", "selfinstruct", "oasst", "helpful_base")
-# Benchmarks with no packaged copy: NAME (or NAME@hub) is the hub's, NAME@PATH a local file.
-DATA_BENCHMARKS = ("lima", "infobench")
-LIMA_HUB = ("GAIR/lima", "test.jsonl")
 INSTRUCTION_FIELDS = ("instruction", "prompt", "input")
 
 
@@ -68,7 +65,10 @@ LOADERS: dict[str, PromptLoader] = {
                             ("allenai/IFBench_test", None, "train"), lambda r: _instruction_following(r, "ifbench"),
                             300),
 }
-EXPECTED_SIZES = {**{name: loader.size for name, loader in LOADERS.items()}, "lima": 300, "infobench": 500}
+# Benchmarks with no packaged copy: NAME (or NAME@hub) is the hub's, NAME@PATH a local file.
+DATA_BENCHMARKS = {"lima": 300, "infobench": 500}
+LIMA_HUB = ("GAIR/lima", "test.jsonl")
+EXPECTED_SIZES = {**{name: loader.size for name, loader in LOADERS.items()}, **DATA_BENCHMARKS}
 
 
 def _packaged(name: str) -> list[dict]:
