@@ -57,7 +57,7 @@ def test_reference_reproduces_the_authors_ifd(alpaca40, store, reference):
         else:
             assert not isinstance(reason, str) and got == pytest.approx(want, abs=1e-3), row
     finite = [i for i, v in enumerate(expected["loss_direct"]) if v is not None]
-    assert np.allclose(frame["loss_direct"].to_numpy()[finite], np.array(expected["loss_direct"])[finite], atol=1e-3)
+    assert np.allclose(frame["loss_direct"].to_numpy()[finite], np.array(expected["loss_direct"], dtype=float)[finite], atol=1e-3)
     assert np.allclose(frame["loss_cond"], np.array(expected["loss_cond"], dtype=float), atol=1e-3)
 
 
