@@ -41,6 +41,7 @@ def test_endpoint_judged_grid_runs_and_the_report_prices_its_tokens(tiny_lm, tmp
         "prices": {"api_per_million_tokens": {"judge-model": {"input": PRICE_IN, "output": PRICE_OUT}}},
     })
     paths = runner.run_experiment(config)
+    assert (paths.run_dir / "run.log").exists()  # third-party output went to the run's log
 
     # the server bills 10 input and 2 output tokens per call it answers
     rated = sum(n for prompt, n in server.calls.items() if "Please rate" in prompt)

@@ -89,3 +89,18 @@ def test_overlap_of_random_trials(pool, tmp_path, run_cli):
     assert result.code == 0 and json.loads(result.out)[0]["size_a"] == 30
     with pytest.raises(ChaseError):
         pairwise_overlap([tmp_path / "nope"])
+
+
+def test_strategy_options_are_declared_once_for_cli_and_config():
+    import typer
+
+    from chasing_random.cli import app
+    from chasing_random.config import StrategyConfig
+    from chasing_random.selection.base import option_fields
+
+    command = typer.main.get_command(app).commands["select"]
+    cli = {p.name: p for p in command.params}
+    for name, _, default, meta in option_fields():  # every declared option, with its default and help
+        assert cli[name].default == default and cli[name].help == meta["help"]
+    with pytest.raises(ValueError, match="strategy option 'clusters'"):
+        StrategyConfig(name="cherry", options={"clusters": "many"})

@@ -178,3 +178,11 @@ def test_accelerate_entry_point_does_not_import_the_cli():
             "print(sorted(m for m in sys.modules if m.startswith('chasing_random.cli')))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+def test_report_to_passes_through_the_preset_without_changing_the_model_key():
+    from chasing_random.training.presets import get_preset
+
+    tracked = get_preset("cpu-lora", {"report_to": "tensorboard,mlflow"})
+    assert tracked.report_to == ("tensorboard", "mlflow") and tracked.resolved()["report_to"] == ["tensorboard", "mlflow"]
+    assert tracked.identity() == get_preset("cpu-lora", {}).identity()

@@ -61,13 +61,9 @@ class StrategyConfig(Strict):
     @field_validator("options")
     @classmethod
     def _known_options(cls, options: dict[str, Any]) -> dict[str, Any]:
-        from chasing_random.selection.base import SelectOptions
+        from chasing_random.selection.base import validate_options
 
-        valid = set(SelectOptions.__dataclass_fields__)
-        unknown = sorted(set(options) - valid)
-        if unknown:
-            raise ValueError(f"unknown strategy options {unknown}; valid: {', '.join(sorted(valid))}")
-        return options
+        return validate_options(options)
 
     @property
     def display(self) -> str:

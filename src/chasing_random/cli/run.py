@@ -40,6 +40,8 @@ def run(
     executor: str = typer.Option("local", help="local (this process) or ray (pip install 'chasing-random[ray]')."),
     ray_address: Optional[str] = typer.Option(None, help="Ray cluster address (default: start a local Ray)."),
     report: bool = typer.Option(True, help="Write the report when the run finishes."),
+    verbose: bool = typer.Option(False, "--verbose", help="Show third-party warnings, log lines and progress bars "
+                                                          "(otherwise they go to RUN_DIR/run.log)."),
 ) -> None:
     """Run a grid of pools x budgets x strategies x seeds x benchmarks, resuming what is done.
 
@@ -52,7 +54,7 @@ def run(
     if dry_run:
         print_plan(plan_rows(expand(config), paths), f"plan of {config.name} ({experiment})")
         return
-    paths = run_experiment(config, run_dir=run_dir, executor=executor, ray_address=ray_address)
+    paths = run_experiment(config, run_dir=run_dir, executor=executor, ray_address=ray_address, verbose=verbose)
     console.print(f"results in {paths.run_dir / 'results'}")
     if report:
         from chasing_random.cli.report import report as print_report

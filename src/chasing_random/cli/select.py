@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 from pathlib import Path
 from typing import Optional
 
@@ -11,7 +12,7 @@ from rich.table import Table
 from chasing_random.cli import app
 from chasing_random.cli.common import echo_json, int_list
 from chasing_random.errors import ChaseError
-from chasing_random.selection.base import SelectOptions, select
+from chasing_random.selection.base import SelectOptions, option_fields, select
 from chasing_random.selection.overlap import pairwise_overlap
 from chasing_random.store import ArtifactStore
 from chasing_random.ui import console
@@ -21,7 +22,6 @@ select_app = typer.Typer(help="Rank a pool with a strategy; budgets are prefixes
 app.add_typer(select_app, name="select")
 
 
-@select_app.callback()
 def select_command(
     ctx: typer.Context,
     pool: Optional[Path] = typer.Option(None, help="Pool Parquet file."),
@@ -29,39 +29,9 @@ def select_command(
                                                       "superfilter, cherry, alpagasus, deita)."),
     budgets: Optional[str] = typer.Option(None, help="Comma-separated budgets, e.g. 1000,5000,10000."),
     out: Path = typer.Option(Path("selections"), help="Folder for subsets, ranking and manifest."),
-    seed: int = typer.Option(0, help="Seed (trial for random; tie-break and sampling elsewhere)."),
     seeds: Optional[str] = typer.Option(None, help="Several seeds in one call, e.g. 0,1,2 (random trials)."),
     store: Optional[Path] = typer.Option(None, help="Artifact store for score tables (default $CHASE_HOME/store)."),
-    batch_size: int = typer.Option(8, help="Rows per model batch."),
-    trust_remote_code: bool = typer.Option(False, help="Allow models with custom code (off by default)."),
-    dtype: str = typer.Option("float32", help="Model dtype for scoring: float32 or bfloat16."),
-    length_unit: str = typer.Option("chars", help="longest: chars (the study) or tokens."),
-    tokenizer: Optional[str] = typer.Option(None, help="longest: tokenizer for --length-unit tokens."),
-    source_pool: Optional[str] = typer.Option(None, help="strictrandom: draw from this whole-source pool."),
-    model: Optional[str] = typer.Option(None, help="superfilter/cherry: scoring or base model."),
-    template: Optional[str] = typer.Option(None, help="superfilter/cherry: prompt template."),
-    max_length: Optional[int] = typer.Option(None, help="superfilter/cherry: max tokens per sequence."),
-    ifd_max: float = typer.Option(1.0, help="superfilter/cherry: drop rows whose IFD exceeds this."),
-    diversity: bool = typer.Option(False, help="superfilter: diversity step over embeddings."),
-    embedder: str = typer.Option("minilm", help="Embedding model for diversity steps."),
-    pooling: str = typer.Option("mean", help="Embedding pooling for causal LMs: mean or last-token."),
-    clusters: int = typer.Option(100, help="cherry: KMeans clusters of the pre-experience sample."),
-    per_cluster: int = typer.Option(10, help="cherry: samples per cluster."),
-    skip_pre_experience: bool = typer.Option(False, help="cherry: score with the base model."),
-    preset: str = typer.Option("cpu-lora", help="cherry: training preset of the pre-experience fine-tune."),
-    judge: Optional[str] = typer.Option(None, help="alpagasus/deita: judge or scorer spec."),
-    prompt: str = typer.Option("study", help="alpagasus: study or original prompt."),
-    parse: str = typer.Option("first-number", help="alpagasus: first-number or paper (the study's bug)."),
-    rating_mode: Optional[str] = typer.Option(None, help="alpagasus: forward (local default) or generate."),
-    threshold: Optional[float] = typer.Option(None, help="alpagasus: keep score >= threshold (study 4)."),
-    score_limit: Optional[int] = typer.Option(None, help="alpagasus/deita/superfilter: score a seeded sample "
-                                                        "of N rows; the rest are excluded as not scored."),
-    max_failure_rate: float = typer.Option(0.05, help="Judge failures above this rate are an error."),
-    score: str = typer.Option("quality", help="deita: evol, quality (the study) or complexity."),
-    complexity_scorer: Optional[str] = typer.Option(None, help="deita: complexity scorer model."),
-    quality_scorer: Optional[str] = typer.Option(None, help="deita: quality scorer model."),
-    diversity_threshold: float = typer.Option(0.9, help="deita: cosine threshold of the diversity filter."),
-    judge_options: Optional[list[str]] = typer.Option(None, "--judge-option", help="Judge backend option KEY=VALUE, repeatable (e.g. base_url=http://127.0.0.1:8000/v1)."),
+    **strategy_options,
 ) -> None:
     """Rank a pool with a strategy and write DIR/{pool}_{strategy}_{budget}[_{seed}].jsonl.
 
@@ -71,9 +41,7 @@ def select_command(
         return
     if pool is None or strategy is None:
         raise ChaseError("chase select needs --pool and --strategy (see chase select --help)")
-    options = SelectOptions(**{k: v for k, v in ctx.params.items()
-                               if k in SelectOptions.__dataclass_fields__ and k != "extra"})
-    manifests = select(pool, strategy, int_list(budgets, "--budgets"), out, options,
+    manifests = select(pool, strategy, int_list(budgets, "--budgets"), out, SelectOptions(**strategy_options),
                        seeds=int_list(seeds, "--seeds") or None,
                        store=ArtifactStore(store) if store else None)
     for manifest in manifests:
@@ -88,6 +56,31 @@ def select_command(
             console.print(f"[yellow]underflow:[/] budget {budget} filled with only {reached} rows")
         for warning in manifest["warnings"]:
             console.print(f"[yellow]warning:[/] {warning}")
+
+
+def _with_strategy_options(command):
+    """The command's signature with one typer option per declared strategy option (``SelectOptions``):
+    defaults and help come from the declarations, so the CLI and the config cannot drift apart."""
+    signature = inspect.signature(command)
+    fixed = [p for p in signature.parameters.values() if p.kind is not inspect.Parameter.VAR_KEYWORD]
+    declared = []
+    annotations = {p.name: p.annotation for p in fixed}
+    for name, kind, default, meta in option_fields():
+        flag = meta["flag"] or "--" + name.replace("_", "-")
+        if kind is bool:
+            flags = (f"{flag}/--no-{flag[2:]}",)
+        else:
+            flags = (flag,)
+        annotation = meta["cli_type"] or kind
+        declared.append(inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, annotation=annotation,
+                                          default=typer.Option(default, *flags, help=meta["help"])))
+        annotations[name] = annotation
+    command.__signature__ = signature.replace(parameters=[*fixed, *declared])
+    command.__annotations__ = {**annotations, "return": None}
+    return command
+
+
+select_app.callback()(_with_strategy_options(select_command))
 
 
 @select_app.command("overlap")

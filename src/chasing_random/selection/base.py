@@ -6,11 +6,12 @@ Strategies never load models themselves: they ask scoring functions for cached s
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator
+from typing import Any, Callable, Iterable, Iterator, Optional, get_type_hints
 
 import numpy as np
 import pandas as pd
@@ -30,44 +31,78 @@ JSONL_BLOCK = 4096  # lines formatted at once when writing a ranking or subset f
 SUBSET_CHUNK = 200_000  # subset rows held at once: a larger subset is gathered in several reads of the pool
 
 
+def option(default: Any, help: str, *, flag: str | None = None, cli_type: Any = None):
+    """A strategy option declared once: its default, its ``--help`` text and (when the field's type is not
+    a CLI type) the type and flag ``chase select`` uses. The CLI options and the config validation are
+    made from these declarations."""
+    return field(default=default, metadata={"help": help, "flag": flag, "cli_type": cli_type})
+
+
 @dataclass
 class SelectOptions:
     """Every option a strategy may read; each strategy documents the ones it uses."""
 
-    seed: int = 0
-    batch_size: int = 8
-    trust_remote_code: bool = False
-    dtype: str = "float32"
+    seed: int = option(0, "Seed (trial for random; tie-break and sampling elsewhere).")
+    batch_size: int = option(8, "Rows per model batch.")
+    trust_remote_code: bool = option(False, "Allow models with custom code (off by default).")
+    dtype: str = option("float32", "Model dtype for scoring: float32 or bfloat16.")
     # model-free strategies
-    length_unit: str = "chars"
-    tokenizer: str | None = None
-    source_pool: str | None = None
+    length_unit: str = option("chars", "longest: chars (the study) or tokens.")
+    tokenizer: str | None = option(None, "longest: tokenizer for --length-unit tokens.")
+    source_pool: str | None = option(None, "strictrandom: draw from this whole-source pool.")
     # loss-based strategies (superfilter, cherry)
-    model: str | None = None
-    template: str | None = None
-    max_length: int | None = None
-    ifd_max: float = 1.0
-    diversity: bool = False
-    embedder: str = "minilm"
-    pooling: str = "mean"
-    clusters: int = 100
-    per_cluster: int = 10
-    skip_pre_experience: bool = False
-    preset: str = "cpu-lora"
+    model: str | None = option(None, "superfilter/cherry: scoring or base model.")
+    template: str | None = option(None, "superfilter/cherry: prompt template.")
+    max_length: int | None = option(None, "superfilter/cherry: max tokens per sequence.")
+    ifd_max: float = option(1.0, "superfilter/cherry: drop rows whose IFD exceeds this.")
+    diversity: bool = option(False, "superfilter: diversity step over embeddings.")
+    embedder: str = option("minilm", "Embedding model for diversity steps.")
+    pooling: str = option("mean", "Embedding pooling for causal LMs: mean or last-token.")
+    clusters: int = option(100, "cherry: KMeans clusters of the pre-experience sample.")
+    per_cluster: int = option(10, "cherry: samples per cluster.")
+    skip_pre_experience: bool = option(False, "cherry: score with the base model.")
+    preset: str = option("cpu-lora", "cherry: training preset of the pre-experience fine-tune.")
     # judge-based strategies (alpagasus, deita)
-    judge: str | None = None
-    prompt: str = "study"
-    parse: str = "first-number"
-    rating_mode: str | None = None
-    threshold: float | None = None
-    score_limit: int | None = None
-    max_failure_rate: float = 0.05
-    score: str = "quality"
-    complexity_scorer: str | None = None
-    quality_scorer: str | None = None
-    diversity_threshold: float = 0.9
-    judge_options: list[str] | dict[str, Any] | None = None  # KEY=VALUE strings (CLI) or a mapping (config)
+    judge: str | None = option(None, "alpagasus/deita: judge or scorer spec (local:NAME or openai:MODEL; default: "
+                                     "the experiment's judge in chase run).")
+    prompt: str = option("study", "alpagasus: study or original prompt.")
+    parse: str = option("first-number", "alpagasus: first-number or paper (the study's bug).")
+    rating_mode: str | None = option(None, "alpagasus: forward (local default) or generate.")
+    threshold: float | None = option(None, "alpagasus: keep score >= threshold (study 4).")
+    score_limit: int | None = option(None, "alpagasus/deita/superfilter: score a seeded sample of N rows; the rest "
+                                           "are excluded as not scored.")
+    max_failure_rate: float = option(0.05, "Judge failures above this rate are an error.")
+    score: str = option("quality", "deita: evol, quality (the study) or complexity.")
+    complexity_scorer: str | None = option(None, "deita: complexity scorer model.")
+    quality_scorer: str | None = option(None, "deita: quality scorer model.")
+    diversity_threshold: float = option(0.9, "deita: cosine threshold of the diversity filter.")
+    judge_options: list[str] | dict[str, Any] | None = option(
+        None, "Judge backend option KEY=VALUE, repeatable (e.g. base_url=http://127.0.0.1:8000/v1); a mapping in "
+              "an experiment file.", flag="--judge-option", cli_type=Optional[list[str]])
     extra: dict[str, Any] = field(default_factory=dict)
+
+
+def option_fields() -> list[tuple[str, Any, Any, dict]]:
+    """``(name, type, default, metadata)`` of every declared option (``extra`` is not one)."""
+    hints = get_type_hints(SelectOptions)
+    return [(f.name, hints[f.name], f.default, dict(f.metadata)) for f in dataclasses.fields(SelectOptions)
+            if "help" in f.metadata]
+
+
+def validate_options(options: dict[str, Any]) -> dict[str, Any]:
+    """Check strategy options from an experiment file against the declarations: names and types."""
+    import pydantic
+
+    valid = {name for name, *_ in option_fields()} | {"extra"}
+    unknown = sorted(set(options) - valid)
+    if unknown:
+        raise ValueError(f"unknown strategy options {unknown}; valid: {', '.join(sorted(valid))}")
+    try:
+        pydantic.TypeAdapter(SelectOptions).validate_python(options, strict=False)
+    except pydantic.ValidationError as exc:
+        first = exc.errors()[0]
+        raise ValueError(f"strategy option '{'.'.join(map(str, first['loc']))}': {first['msg']}") from None
+    return options
 
 
 class SelectionContext:

@@ -43,12 +43,20 @@ class Preset:
     max_steps: int = -1
     logging_steps: int = 1
     save_steps: int = 200
+    # Run trackers the trainer reports to (transformers' report_to: tensorboard, wandb, mlflow, ...);
+    # they watch a run and do not change the model, so they are not part of its identity.
+    report_to: tuple[str, ...] = ()
 
     def resolved(self) -> dict:
-        """The preset as a plain JSON-able dict (for manifests and fingerprints)."""
+        """The preset as a plain JSON-able dict (for manifests)."""
         values = dataclasses.asdict(self)
         values["lora_target_modules"] = list(self.lora_target_modules)
+        values["report_to"] = list(self.report_to)
         return values
+
+    def identity(self) -> dict:
+        """What decides the trained model (the fingerprint): every field but the trackers."""
+        return {k: v for k, v in self.resolved().items() if k != "report_to"}
 
 
 PAPER = Preset(

@@ -167,7 +167,7 @@ def train_model(subset, base_model: str, out_dir, *, preset: str = "cpu-lora", o
     recipe = get_preset(preset, overrides)
     records = read_subset(subset)
     out_dir = Path(out_dir)
-    key = fingerprint("sft", subset_fingerprint(records), base_model, recipe.resolved(), seed)
+    key = fingerprint("sft", subset_fingerprint(records), base_model, recipe.identity(), seed)
     existing = read_manifest(out_dir) if out_dir.is_dir() else None
     if existing is not None and existing.get("kind") == "model":
         if existing.get("train_key") == key:
@@ -202,7 +202,7 @@ def train_model(subset, base_model: str, out_dir, *, preset: str = "cpu-lora", o
         completion_only_loss=recipe.completion_only, gradient_checkpointing=recipe.gradient_checkpointing,
         use_cpu=device_type == "cpu", **precision_flags(recipe, device_type),
         logging_steps=recipe.logging_steps, save_strategy="steps", save_steps=recipe.save_steps, save_total_limit=1,
-        report_to="none", disable_tqdm=quiet, dataset_num_proc=None,
+        report_to=list(recipe.report_to) or "none", disable_tqdm=quiet, dataset_num_proc=None,
         include_num_input_tokens_seen="all" if recipe.packing else "non_padding",
     )
     set_seed(seed)  # LoRA weights are initialised when the trainer wraps the model, before Trainer seeds
