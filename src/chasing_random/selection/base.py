@@ -135,7 +135,6 @@ def validate_options(options: dict[str, Any]) -> dict[str, Any]:
     return options
 
 
-@dataclass
 class SelectionContext:
     """What a strategy sees: the pool, its path, the budgets asked for, options, the store and the
     run's default judge (the experiment's ``judge``; None from ``chase select``).
