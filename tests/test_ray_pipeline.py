@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from chasing_random.config import ExperimentConfig
 from chasing_random.pipeline import runner
 
@@ -38,6 +40,7 @@ def without_measured_cost(csv_text: str) -> list[list[str]]:
     return [row[:drop] + row[drop + 1:] for row in rows]
 
 
+@pytest.mark.slow  # a whole grid twice (minutes on a shared CPU); make test runs it, make test-fast does not
 def test_ray_run_equals_local_run(tiny_lm, tmp_path, ray_local):
     paths = {}
     for executor in ("local", "ray"):
