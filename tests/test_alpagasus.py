@@ -39,7 +39,7 @@ def test_alpagasus_with_smollm2_forward_ranks_and_reuses_the_table(alpaca8, tmp_
 def test_alpagasus_generate_mode_parses_or_records_failures(alpaca8, tmp_path):
     manifest = select(alpaca8, "alpagasus", [4], tmp_path / "sel",
                       SelectOptions(judge="local:smollm2-135m-instruct", rating_mode="generate", threshold=0,
-                                    max_failure_rate=1.0, score_limit=4, seed=0),
+                                    max_failure_rate=1.0, score_limit=4, seed=0, allow_empty=True),
                       store=ArtifactStore(tmp_path / "store"))[0]
     assert manifest["info"]["scored"] == 4 and manifest["reconciles"] is True
     assert manifest["excluded"]["not scored (--score-limit 4)"] == 4

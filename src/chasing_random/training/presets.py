@@ -139,13 +139,13 @@ def get_preset(name: str, overrides: dict | None = None) -> Preset:
     for positive in ("effective_batch", "per_device_batch", "max_length"):
         if getattr(preset, positive) < 1:
             raise ChaseError(f"preset field '{positive}' must be at least 1")
-    for field, low, high in (("learning_rate", 0.0, 1.0), ("epochs", 0.0, 1e6), ("warmup_ratio", None, 1.0),
+    for field, low, high in (("learning_rate", 0.0, math.inf), ("epochs", 0.0, 1e6), ("warmup_ratio", None, 1.0),
                              ("weight_decay", None, 1e3), ("lora_dropout", None, 1.0)):
         value = getattr(preset, field)
         if not (math.isfinite(value) and (value > low if low is not None else value >= 0) and value <= high):
-            raise ChaseError(f"preset field '{field}': {value} is out of range, expected a finite number in "
-                             f"{'(0' if low is not None else '[0'}, {high:g}] (the preset's value is "
-                             f"{getattr(PRESETS[name], field)})")
+            bounds = f"{'(0' if low is not None else '[0'}, {high:g}]" if math.isfinite(high) else "above 0"
+            raise ChaseError(f"preset field '{field}': {value} is out of range, expected a finite number {bounds} "
+                             f"(the preset's value is {getattr(PRESETS[name], field)})")
     return preset
 
 
