@@ -316,19 +316,11 @@ def build_pool(source: str, path_or_hub: str, out: str | Path, *, options: Adapt
 
 def read_pool(path: str | Path):
     """A pool file as a pandas DataFrame with the pool columns (``meta`` stays a JSON string)."""
-    path = Path(path)
-    if not path.exists():
-        raise ChaseError(f"{path}: pool file not found (make one with `chase pool build`)")
-    if path.is_dir():
-        raise ChaseError(f"{path}: is a folder; give a pool Parquet file")
-    note_input(path)
+    parquet = open_pool(path)
     try:
-        table = pq.read_table(path)
-    except Exception as exc:
+        table = parquet.read(columns=list(POOL_COLUMNS))
+    except Exception as exc:  # pyarrow raises several types for damaged pages
         raise ChaseError(f"{path}: not a readable Parquet pool ({exc})") from None
-    missing = [c for c in POOL_COLUMNS if c not in table.column_names]
-    if missing:
-        raise ChaseError(f"{path}: not a pool file, missing columns {missing}")
     return table.select(list(POOL_COLUMNS)).to_pandas()
 
 
