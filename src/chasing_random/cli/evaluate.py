@@ -170,7 +170,7 @@ def llmbar(
                          template=template, trust_remote_code=trust_remote_code,
                          judge_options=parse_judge_options(judge_option))
     if metrics["n_unparseable"]:
-        console.print(f"[yellow]{metrics['n_unparseable']} of {metrics['n_orders']} judged orders failed[/] "
+        console.print(styled(f"{metrics['n_unparseable']} of {metrics['n_orders']} judged orders failed", "yellow"),
                       f"(reasons in {out / 'per_item.jsonl'}); they count in no accuracy")
     echo_json({key: metrics[key] for key in ("accuracy", "natural_accuracy", "adversarial_accuracy",
                                              "positional_agreement", "unparseable_rate", "n_items",
@@ -206,8 +206,8 @@ def infobench(
             .local_defaults(batch_size=batch_size, dtype=dtype, trust_remote_code=trust_remote_code))
     metrics = run_infobench(outputs, spec.build(), out, data=data, protocol=protocol, allow_partial=allow_partial)
     if metrics["n_failed"]:
-        console.print(f"[yellow]{metrics['n_failed']} of {metrics['n_questions']} questions unanswered[/] (reasons "
-                      f"in {per_question_path(out)}); DRFR covers the {metrics['n_answered']} answered")
+        console.print(styled(f"{metrics['n_failed']} of {metrics['n_questions']} questions unanswered", "yellow"),
+                      f"(reasons in {per_question_path(out)}); DRFR covers the {metrics['n_answered']} answered")
     echo_json({key: metrics[key] for key in ("drfr", "all_requirements_rate", "coverage", "n_questions",
                                              "n_answered", "n_failed", "n_instructions", "n_instructions_complete",
                                              "n_missing", "per_subset")})

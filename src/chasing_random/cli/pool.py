@@ -51,8 +51,8 @@ def _print_mixture_report(out: Path, report) -> None:
     console.print(table)
     dropped = " + ".join(f"{reason} {n}" for reason, n in sorted(report.dropped.items())) or "dropped 0"
     console.print(f"read {report.read} = kept {report.kept} + over the cap {report.over_cap} + {dropped} + "
-                  f"quarantined {report.quarantined} + duplicates {report.duplicates}: "
-                  + ("[green]reconciles[/]" if report.reconciles else "[red]does not reconcile[/]"),
+                  f"quarantined {report.quarantined} + duplicates {report.duplicates}:",
+                  styled("reconciles", "green") if report.reconciles else styled("does not reconcile", "red"),
                   highlight=False)
 
 

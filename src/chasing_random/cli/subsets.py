@@ -7,7 +7,6 @@ from pathlib import Path
 from typing import Optional
 
 import typer
-from rich.markup import escape
 from rich.table import Table
 
 from chasing_random.cli import app
@@ -16,7 +15,7 @@ from chasing_random.errors import ChaseError
 from chasing_random.selection.overlap import subset_files
 from chasing_random.selection.study import import_study_subsets
 from chasing_random.store import atomic_path, jsonl_lines, note_input
-from chasing_random.ui import console
+from chasing_random.ui import console, styled
 
 subsets_app = typer.Typer(help="Import the study's released subsets; export subsets for other tools.",
                           no_args_is_help=True)
@@ -46,18 +45,18 @@ def import_command(
     Example: chase subsets import data/ --pool dolly=pools/dolly.parquet --pool alpaca=pools/alpaca.parquet --out sel/study/
     """
     manifest = import_study_subsets(folder, _pool_map(pool), out)
-    table = Table(title=f"study subsets from {escape(str(folder))}")
+    table = Table(title=f"study subsets from {str(folder)}")
     for column in ("file", "rows", "matched", "by", "unmatched"):
         table.add_column(column)
     for row in manifest["files"]:
-        table.add_row(escape(Path(row["file"]).name), str(row["rows"]), str(row["matched"]),
+        table.add_row(Path(row["file"]).name, str(row["rows"]), str(row["matched"]),
                       ", ".join(f"{k} {v}" for k, v in row["matched_by"].items()), str(row["unmatched"]))
     console.print(table)
     console.print(f"matched {manifest['matched']} of {manifest['rows']} rows ({manifest['matched_share']:.1%}); "
-                  f"unmatched rows with file and line: {escape(str(out / manifest['unmatched_file']))}",
+                  f"unmatched rows with file and line: {str(out / manifest['unmatched_file'])}",
                   highlight=False)
     if manifest["skipped_datasets"]:
-        console.print(f"[yellow]skipped:[/] no --pool for {escape(', '.join(manifest['skipped_datasets']))}")
+        console.print(styled("skipped:", "yellow"), f"no --pool for {', '.join(manifest['skipped_datasets'])}")
 
 
 def _subset_rows(path: Path) -> list[dict]:
@@ -95,4 +94,4 @@ def export_command(
             raise ChaseError(f"{target}: exists with other content; pass --force to replace it")
         with atomic_path(target) as tmp:
             tmp.write_text(text, encoding="utf-8")
-        console.print(f"{escape(path.name)} -> {escape(str(target))}", highlight=False)
+        console.print(f"{path.name} -> {str(target)}", highlight=False)

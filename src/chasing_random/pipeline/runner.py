@@ -154,10 +154,8 @@ def run_experiment(config: ExperimentConfig, *, run_dir: str | Path | None = Non
             from chasing_random.pipeline.ray_executor import run_ray
 
             todo = sum(not s.done(paths.store) for s in plan.stages)
-            console.print(f"[bold]{len(plan.stages) - todo}[/] of {len(plan.stages)} stages cached; "
-                          f"[bold]{todo}[/] to run on Ray")
-            run_ray(plan, paths.store, ray_address,
-                    on_stage=lambda stage: console.print(f"    done: {stage.name}", markup=False))
+            console.print(f"{len(plan.stages) - todo} of {len(plan.stages)} stages cached; {todo} to run on Ray")
+            run_ray(plan, paths.store, ray_address, on_stage=lambda stage: console.print(f"    done: {stage.name}"))
         else:
             run_local(plan, paths)
     collect_results(plan, paths)
