@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 
+import pytest
 from test_report import _jsonl, make_run
 
 from chasing_random.analysis.report import build_report
@@ -100,3 +101,31 @@ def test_report_groups_targeted_strategies_and_shows_contamination(tmp_path):
 def test_report_without_targeted_or_contamination_has_no_such_section(tmp_path):
     report = build_report(make_run(tmp_path), resamples=200)
     assert "Targeted strategies" not in report.markdown.read_text()
+
+
+@pytest.mark.slow
+def test_later_strategies_run_in_a_chase_run_grid_and_reach_the_report(tiny_lm, tmp_path):
+    from chasing_random.config import ExperimentConfig
+    from chasing_random.pipeline import runner
+
+    queries = tmp_path / "queries.jsonl"
+    queries.write_text("".join(json.dumps({"instruction": f"Add {i} and {i + 1}."}) + "\n" for i in range(3)))
+    config = ExperimentConfig.model_validate({
+        "name": "later", "run_dir": str(tmp_path / "run"),
+        "pools": [{"name": "audit", "source": "synth", "n": 40, "corrupt": 0.3, "decontaminate": ["ifeval"]}],
+        "budgets": [8], "seeds": {"random": [0, 1]},
+        "strategies": [{"name": "tokenlength"}, {"name": "zip", "options": {"zip_k1": 20, "zip_k2": 8, "zip_k3": 4}},
+                       {"name": "kcenter", "options": {"embedder": tiny_lm}},
+                       {"name": "rds", "options": {"queries": f"file:{queries}"}}],
+        "training": {"base_model": tiny_lm, "preset": "cpu-lora", "overrides": {"max_steps": 1, "max_length": 64}},
+        "generation": {"max_new_tokens": 2, "batch_size": 4},
+        "benchmarks": [{"name": "synth_heldout", "limit": 2, "max_new_tokens": 2}],
+    })
+    paths = runner.run_experiment(config)
+    subsets = [json.loads(line) for line in (paths.run_dir / "results" / "subsets.jsonl").read_text().splitlines()]
+    kinds = {s["strategy"]: s["targeted"] for s in subsets}
+    assert kinds == {"random": False, "tokenlength": False, "zip": False, "kcenter": False, "rds": True}
+    assert all(s["contaminated"] == 0 for s in subsets)
+    report = build_report(paths.run_dir, resamples=100)
+    text = report.markdown.read_text()
+    assert "| targeted | rds |" in text and "| audit | rds | targeted | 8 |" in text
