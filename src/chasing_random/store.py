@@ -275,6 +275,7 @@ class ArtifactStore:
     root: Path
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "root", Path(self.root))  # a str root (from a config or a caller) works too
         if self.root.exists() and not self.root.is_dir():
             raise ChaseError(f"{self.root}: the artifact store (--store) is a file; give a folder (it is created "
                              "when missing)")

@@ -276,9 +276,10 @@ def _selection_section(subsets: list, gen: Generalisation) -> Section | None:
         "A **targeted** strategy looks at evaluation data (e.g. RDS+ with a benchmark's prompts as queries): its "
         "win answers \"does choosing data like the test help?\", not the study's question, so it is counted "
         "apart from the untargeted strategies."])
-    rows = [[("targeted" if name in targeted else "untargeted"), name, str(t[BETTER]), str(t[TIE]), str(t[WORSE])]
+    rows = [[("targeted" if name in targeted else "untargeted"), name, *(str(t[v]) for v in VERDICTS)]
             for name, t in sorted(gen.counts.items(), key=lambda kv: (kv[0] in targeted, kv[0]))]
-    section.tables.append(Table("Beats random, by kind of strategy", ["kind", "strategy", BETTER, TIE, WORSE], rows))
+    section.tables.append(Table("Verdicts against random, by kind of strategy", ["kind", "strategy", *VERDICTS],
+                                rows))
     if flagged:
         section.notes.append("Contaminated: rows of the subset whose text overlaps a benchmark prompt "
                              "(`decontaminate:` of the pool); a strategy that wins by picking them must be visible.")

@@ -27,7 +27,8 @@ app.add_typer(pool_app, name="pool")
 
 
 def _print_report(report) -> None:
-    table = Table(title=f"pool {report.out}")
+    console.print(f"pool {report.out}", soft_wrap=True)  # a line of its own: a narrow table title would wrap it
+    table = Table(show_header=False)
     for name in ("read", "kept", "quarantined", "duplicates", "sampled_out"):
         table.add_row(name, str(getattr(report, name)))
     console.print(table)
@@ -36,12 +37,13 @@ def _print_report(report) -> None:
         for reason, count in sorted(report.reasons.items(), key=lambda kv: -kv[1]):
             console.print(f"  {count:>6}  {reason}")
     console.print(f"read {report.read} = kept {report.kept} + sampled out {report.sampled_out} + quarantined "
-                  f"{report.quarantined} + duplicates {report.duplicates}:"
-                  , styled("reconciles", "green") if report.reconciles else styled("does not reconcile", "red"))
+                  f"{report.quarantined} + duplicates {report.duplicates}:",
+                  styled("reconciles", "green") if report.reconciles else styled("does not reconcile", "red"))
 
 
 def _print_mixture_report(out: Path, report) -> None:
-    table = Table(title=f"FLAN mixture {out}")
+    console.print(f"FLAN mixture {out}", soft_wrap=True)
+    table = Table()
     table.add_column("task")
     table.add_column("template")
     table.add_column("kept", justify="right")

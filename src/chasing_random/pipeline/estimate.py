@@ -22,8 +22,8 @@ class Estimator:
     TOKENS_PER_ROW = 300
     SYNTH_TOKENS_PER_ROW = 40  # the audit pool's rows: 37.5 SmolLM2 tokens on average (2000 rows, seed 0)
     JUDGE_OVERHEAD_TOKENS = 150
-    OVERHEAD_S = {"pool": 0.5, "selection": 0.3, "model_selection": 5.0, "training": 15.0, "generation": 4.0,
-                  "evaluation": 0.1, "judge_evaluation": 4.0}
+    OVERHEAD_S = {"pool": 0.5, "selection": 0.3, "model_selection": 5.0, "training": 7.0, "generation": 2.0,
+                  "evaluation": 0.1, "judge_evaluation": 2.0}
 
     def __init__(self, config: ExperimentConfig):
         self.config = config

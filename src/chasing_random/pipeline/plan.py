@@ -130,8 +130,11 @@ def check_names(config: ExperimentConfig) -> None:
 
     for i, pool in enumerate(config.pools):
         if pool.source != "synth":
-            located(f"pools[{i}].source", get_adapter, pool.source)
+            if pool.source != "flan-mixture":  # the mixture builder reads the FLAN collection layout itself
+                located(f"pools[{i}].source", get_adapter, pool.source)
             _check_source(pool.path, f"pools[{i}].path")
+        if pool.mixture is not None and pool.mixture.weights:
+            _check_source(pool.mixture.weights, f"pools[{i}].mixture.weights")
         if pool.whole_source:
             _check_source(pool.whole_source, f"pools[{i}].whole_source")
     for i, strategy in enumerate(config.strategies):

@@ -15,6 +15,7 @@ from chasing_random.errors import ChaseError
 from chasing_random.selection.base import (
     Ranking,
     SelectionContext,
+    rank_by_score,
     rank_order,
     register,
 )
