@@ -23,6 +23,18 @@ def failure_reason(failure: str) -> str:
     return "judge failed: " + failure.split(":", 1)[0]
 
 
+def judged_rows(frame, pool_ids: list[str], sampled: list[str] | None, score_limit: int | None):
+    """The rows a judge table scored, and the excluded ids by reason: judge failures by kind, and the
+    rows left out of a ``--score-limit`` sample."""
+    excluded: dict[str, list[str]] = {}
+    for row_id, failure in zip(frame["id"], frame["failure"]):
+        if isinstance(failure, str):
+            excluded.setdefault(failure_reason(failure), []).append(row_id)
+    if sampled is not None:
+        excluded[f"not scored (--score-limit {score_limit})"] = sorted(set(pool_ids) - set(sampled))
+    return frame[frame["failure"].isna()], excluded
+
+
 @register("alpagasus")
 def alpagasus(ctx: SelectionContext) -> Ranking:
     """LLM-judge accuracy ratings (0-5) above a threshold, best first (AlpaGasus; the study's variant by default)."""
@@ -41,13 +53,7 @@ def alpagasus(ctx: SelectionContext) -> Ranking:
                               store=ctx.store, retry_failed=o.retry_failed)
     summary = failure_summary(table, o.max_failure_rate, "alpagasus judge")
     frame = table.frame
-    excluded: dict[str, list[str]] = {}
-    for row_id, failure in zip(frame["id"], frame["failure"]):
-        if isinstance(failure, str):
-            excluded.setdefault(failure_reason(failure), []).append(row_id)
-    if sampled is not None:
-        excluded[f"not scored (--score-limit {o.score_limit})"] = sorted(set(pool_ids) - set(sampled))
-    ok = frame[frame["failure"].isna()]
+    ok, excluded = judged_rows(frame, pool_ids, sampled, o.score_limit)
     below = ok[ok["score"] < threshold]
     if len(below):
         excluded[f"score below threshold {threshold:g}"] = list(below["id"])

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from chasing_random.errors import ChaseError
 from chasing_random.scoring.ratings import askllm_scores, failure_summary, sample_ids
-from chasing_random.selection.alpagasus import failure_reason
+from chasing_random.selection.alpagasus import judged_rows
 from chasing_random.selection.base import Ranking, SelectionContext, rank_by_score, register
 
 
@@ -23,16 +23,10 @@ def askllm(ctx: SelectionContext) -> Ranking:
     judge = spec.build()
     pool_ids = list(ctx.pool["id"])
     sampled = sample_ids(pool_ids, o.score_limit, o.seed)
-    table = askllm_scores(ctx.pool_path, judge, ids=sampled, store=ctx.store)
+    table = askllm_scores(ctx.pool_path, judge, ids=sampled, store=ctx.store, retry_failed=o.retry_failed)
     summary = failure_summary(table, o.max_failure_rate, "askllm judge")
     frame = table.frame
-    excluded: dict[str, list[str]] = {}
-    for row_id, failure in zip(frame["id"], frame["failure"]):
-        if isinstance(failure, str):
-            excluded.setdefault(failure_reason(failure), []).append(row_id)
-    if sampled is not None:
-        excluded[f"not scored (--score-limit {o.score_limit})"] = sorted(set(pool_ids) - set(sampled))
-    ok = frame[frame["failure"].isna()]
+    ok, excluded = judged_rows(frame, pool_ids, sampled, o.score_limit)
     ids = rank_by_score(list(ok["id"]), ok["score"].to_numpy(), o.seed)
     scores = dict(zip(ok["id"], ok["score"].astype(float)))
     info = {"judge": judge.name, "scored": len(frame), "failed": len(table.failures),
