@@ -17,7 +17,6 @@ name the same output. A failed or unparseable order is a recorded failure and co
 from __future__ import annotations
 
 import json
-import random
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -27,6 +26,7 @@ from chasing_random.errors import ChaseError
 from chasing_random.evaluation.datafiles import read_items, text_field, url_file
 from chasing_random.evaluation.infobench import billed_tokens
 from chasing_random.evaluation.pairwise import LABELS, parse_discrete
+from chasing_random.generation.benchmarks import seeded_sample
 from chasing_random.judges.base import Judge, JudgeReply
 from chasing_random.store import fingerprint, read_manifest, write_json_atomic, write_manifest, write_text_atomic
 
@@ -134,13 +134,7 @@ def load_llmbar(data: str | Path | None = None, *, subsets: list[str] | None = N
     if missing:
         raise ChaseError(f"{folder}: LLMBar subset(s) {missing} not found there")
     items = [item for subset in SUBSETS if subset in wanted for item in read_subset(files[subset], subset)]
-    if limit is not None:
-        if limit < 1:
-            raise ChaseError(f"--limit must be at least 1, got {limit}")
-        if limit < len(items):
-            keep = sorted(random.Random(seed).sample(range(len(items)), limit))
-            items = [items[i] for i in keep]
-    return items
+    return seeded_sample(items, limit, seed)
 
 
 def _cut(text: str, max_chars: int | None) -> str:

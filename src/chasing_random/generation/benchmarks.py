@@ -168,10 +168,16 @@ def load_benchmark(name: str, *, subset: str | None = None, limit: int | None = 
         prompts = [p for p in prompts if p.get(field) == subset]
         if not prompts:
             raise ChaseError(f"benchmark '{name}' has no prompts with {field} '{subset}'")
-    if limit is not None:
-        if limit < 1:
-            raise ChaseError(f"--limit must be at least 1, got {limit}")
-        if limit < len(prompts):
-            keep = sorted(random.Random(seed).sample(range(len(prompts)), limit))
-            prompts = [prompts[i] for i in keep]
-    return prompts
+    return seeded_sample(prompts, limit, seed)
+
+
+def seeded_sample(items: list, limit: int | None, seed: int) -> list:
+    """A seeded sample of ``limit`` items kept in their order (all when no limit): a benchmark's ``--limit``."""
+    if limit is None:
+        return items
+    if limit < 1:
+        raise ChaseError(f"--limit must be at least 1, got {limit}")
+    if limit >= len(items):
+        return items
+    keep = sorted(random.Random(seed).sample(range(len(items)), limit))
+    return [items[i] for i in keep]
