@@ -7,6 +7,7 @@ import json
 import os
 import socket
 import stat
+from pathlib import Path
 
 import pytest
 
@@ -229,18 +230,7 @@ def test_garbage_and_truncated_weights_are_one_line_errors(tmp_path, tiny_lm, ru
 
 # 5. experiment files -----------------------------------------------------------------------------
 
-EXPERIMENT = """name: probe
-pools:
-  - {name: audit, source: synth, n: 50}
-budgets: [10]
-strategies:
-  - name: longest
-training:
-  base_model: smollm2-135m-instruct
-benchmarks:
-  - name: synth_heldout
-    limit: 3
-"""
+EXPERIMENT = (Path(__file__).parent / "fixtures" / "probe_experiment.yaml").read_text()  # a valid experiment file
 
 
 def test_duplicate_yaml_keys_name_both_lines(tmp_path, run_cli):

@@ -134,18 +134,7 @@ def test_parquet_reader(tmp_path, run_cli, columns, n, cut):
     check_pool_build(run_cli, workdir, source, "--on-error", "skip", "--allow-empty")
 
 
-EXPERIMENT = """name: probe
-pools:
-  - {name: audit, source: synth, n: 50}
-budgets: [10]
-strategies:
-  - name: longest
-training:
-  base_model: smollm2-135m-instruct
-benchmarks:
-  - name: synth_heldout
-    limit: 3
-"""
+EXPERIMENT = (Path(__file__).parent / "fixtures" / "probe_experiment.yaml").read_text()  # a valid experiment file
 
 
 @SETTINGS
