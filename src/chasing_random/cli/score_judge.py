@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
+from typing import Annotated, Optional
 
 import typer
 
@@ -11,6 +11,17 @@ from chasing_random.cli.common import echo_json
 from chasing_random.cli.score import score_app
 from chasing_random.store import ArtifactStore, atomic_path
 from chasing_random.ui import console
+
+# Options both judge-table commands take, declared once.
+StoreOption = Annotated[Optional[Path], typer.Option(help="Artifact store (default $CHASE_HOME/store).")]
+BatchOption = Annotated[int, typer.Option(help="Local judges: rows (conversations) per forward pass.")]
+DtypeOption = Annotated[str, typer.Option(help="Local judges: float32, bfloat16 or auto (bf16 on native-bf16 hardware).")]
+TrustOption = Annotated[bool, typer.Option(help="Allow models with custom code (off by default).")]
+JudgeOptions = Annotated[Optional[list[str]], typer.Option(help="Backend option KEY=VALUE, repeatable.")]
+FailureRateOption = Annotated[float, typer.Option(help="A failure rate above this is an error.")]
+RetryOption = Annotated[bool, typer.Option("--retry-failed/--no-retry-failed",
+                                           help="Call the judge again for rows that failed in a stored table (the "
+                                                "default; answered rows come from the response cache).")]
 
 
 def _judge(spec: str, store: ArtifactStore, batch_size: int, dtype: str, trust_remote_code: bool, options):
@@ -48,15 +59,13 @@ def judge_command(
     score_limit: Optional[int] = typer.Option(None, help="Score a seeded sample of N rows."),
     seed: int = typer.Option(0, min=0, help="Seed of the --score-limit sample."),
     out: Optional[Path] = typer.Option(None, help="Also write the table here (Parquet)."),
-    store: Optional[Path] = typer.Option(None, help="Artifact store (default $CHASE_HOME/store)."),
-    batch_size: int = typer.Option(8, help="Local judges: conversations per forward pass."),
-    dtype: str = typer.Option("float32", help="Local judges: float32, bfloat16 or auto (bf16 on native-bf16 hardware)."),
-    trust_remote_code: bool = typer.Option(False, help="Allow models with custom code (off by default)."),
-    judge_option: Optional[list[str]] = typer.Option(None, help="Backend option KEY=VALUE, repeatable."),
-    max_failure_rate: float = typer.Option(0.05, help="A failure rate above this is an error."),
-    retry_failed: bool = typer.Option(True, "--retry-failed/--no-retry-failed",
-                                      help="Call the judge again for rows that failed in a stored table (the "
-                                           "default; answered rows come from the response cache)."),
+    store: StoreOption = None,
+    batch_size: BatchOption = 8,
+    dtype: DtypeOption = "float32",
+    trust_remote_code: TrustOption = False,
+    judge_option: JudgeOptions = None,
+    max_failure_rate: FailureRateOption = 0.05,
+    retry_failed: RetryOption = True,
 ) -> None:
     """AlpaGasus 0-5 ratings: columns id, score, argmax, failure, raw, tokens, price, seconds, cached.
 
@@ -80,15 +89,13 @@ def deita_command(
     score: str = typer.Option("quality", help="quality (instruction + response) or complexity (instruction)."),
     scorer: Optional[str] = typer.Option(None, help="Scorer: local:NAME or openai:MODEL (default DEITA's own)."),
     out: Optional[Path] = typer.Option(None, help="Also write the table here (Parquet)."),
-    store: Optional[Path] = typer.Option(None, help="Artifact store (default $CHASE_HOME/store)."),
-    batch_size: int = typer.Option(8, help="Local scorers: rows per forward pass."),
-    dtype: str = typer.Option("float32", help="Local scorers: float32, bfloat16 or auto (bf16 on native-bf16 hardware)."),
-    trust_remote_code: bool = typer.Option(False, help="Allow models with custom code (off by default)."),
-    judge_option: Optional[list[str]] = typer.Option(None, help="Backend option KEY=VALUE, repeatable."),
-    max_failure_rate: float = typer.Option(0.05, help="A failure rate above this is an error."),
-    retry_failed: bool = typer.Option(True, "--retry-failed/--no-retry-failed",
-                                      help="Call the judge again for rows that failed in a stored table (the "
-                                           "default; answered rows come from the response cache)."),
+    store: StoreOption = None,
+    batch_size: BatchOption = 8,
+    dtype: DtypeOption = "float32",
+    trust_remote_code: TrustOption = False,
+    judge_option: JudgeOptions = None,
+    max_failure_rate: FailureRateOption = 0.05,
+    retry_failed: RetryOption = True,
 ) -> None:
     """DEITA expected scores over "1".."6" from one forward pass per row: columns id, score, argmax, failure, ...
 
