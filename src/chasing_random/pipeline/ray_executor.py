@@ -13,7 +13,7 @@ from pathlib import Path
 
 from chasing_random.config import ExperimentConfig
 from chasing_random.errors import ChaseError
-from chasing_random.scoring.executors import ShardTask, compute_shard, describe_error, shard_failure, using
+from chasing_random.sharding import ShardTask, compute_shard, describe_error, shard_failure, using
 from chasing_random.store import ArtifactStore
 
 PROBE_PREFIX = ".chase-store-probe-"
@@ -72,12 +72,20 @@ class RayShards:
     def __init__(self, placement: dict[str, dict], retries: int = 2):
         self.placement, self.retries = placement, retries
 
+    def shape(self, work: str) -> dict:
+        """What one shard worker of this work asks the cluster for."""
+        return self.placement.get(work, {"num_cpus": 1.0, "num_gpus": 0.0, "concurrency": None})
+
+    def device(self, work: str) -> str:
+        """The device this work's shards run on: its workers', not this process's (which may hold no GPU)."""
+        return "cuda" if self.shape(work)["num_gpus"] > 0 else "cpu"
+
     def run(self, tasks: list[ShardTask], compute, *, work: str, on_done) -> float:
         """Run every task on the cluster; returns the summed compute seconds of the shards that finished."""
         if not tasks:
             return 0.0
         ray = import_ray()
-        shape = self.placement.get(work, {"num_cpus": 1.0, "num_gpus": 0.0, "concurrency": None})
+        shape = self.shape(work)
         remote = _remote_shard()
         compute_ref = ray.put(compute)
         limit = shape["concurrency"] or len(tasks)
