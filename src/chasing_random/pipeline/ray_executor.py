@@ -1,4 +1,4 @@
-"""The Ray executor: stages as Ray tasks, and each score table's shards as Ray tasks of their own.
+"""The Ray executor: stages as Ray tasks, and the shards of each score table and generation as Ray tasks.
 
 Every worker reads and writes the same artifact store, so the store must be on a filesystem all
 Ray nodes see (checked before any work starts). Workers ask for the resources the experiment file
@@ -17,6 +17,7 @@ from chasing_random.sharding import ShardTask, compute_shard, describe_error, sh
 from chasing_random.store import ArtifactStore
 
 PROBE_PREFIX = ".chase-store-probe-"
+SHARDED_STAGES = ("generation",)  # stage kinds whose resources describe their shard workers
 
 
 def import_ray():
@@ -202,7 +203,9 @@ def run_ray(plan, store: ArtifactStore, address: str | None = None, on_stage=Non
             elif ready and (shape["concurrency"] is None or busy.get(stage.kind, 0) < shape["concurrency"]):
                 todo.remove(stage)
                 attempts[stage.key] = attempts.get(stage.key, 0) + 1
-                ref = _stage.options(num_cpus=shape["num_cpus"], num_gpus=shape["num_gpus"], name=stage.name,
+                # a generation stage's model work runs in its shard tasks, which take the GPUs
+                gpus = 0.0 if stage.kind in SHARDED_STAGES else shape["num_gpus"]
+                ref = _stage.options(num_cpus=shape["num_cpus"], num_gpus=gpus, name=stage.name,
                                      max_retries=0).remote(stage, str(store.root), config_json, placement, retries)
                 running[ref] = stage
                 busy[stage.kind] = busy.get(stage.kind, 0) + 1
