@@ -1,6 +1,7 @@
 """Generation in shards: byte-identical outputs for 1, 2 and 4 shards and the unsharded computation,
-resume after an interruption between shards, the same file on a local Ray, and a failing shard
-retried, then named, with the other shards kept."""
+resume after an interruption between shards, the same file on a local Ray and resume across
+executors (local then Ray, Ray then local), and a failing shard retried, then named, with the other
+shards kept."""
 
 from __future__ import annotations
 
@@ -146,8 +147,9 @@ def test_a_failing_shard_is_retried_then_named_and_the_others_kept(tiny_lm, tmp_
 
 
 @pytest.mark.slow  # starts a local Ray (about 15 s) and loads the model in each worker
-def test_on_a_local_ray_the_shards_write_the_same_file_and_finish_a_local_start(tiny_lm, tmp_path, reference,
-                                                                                 ray_local, monkeypatch):
+def test_on_a_local_ray_the_shards_write_the_same_file_and_resume_across_executors(tiny_lm, tmp_path, reference,
+                                                                                    ray_local, monkeypatch):
+    import chasing_random.generation.generate as generation
     from chasing_random.pipeline.ray_executor import RayShards
 
     ray_shards = RayShards({"generation": {"num_cpus": 1.0, "num_gpus": 0.0, "concurrency": None}})
@@ -174,3 +176,22 @@ def test_on_a_local_ray_the_shards_write_the_same_file_and_finish_a_local_start(
         generate(tiny_lm, out, BATCH)
     assert out.read_bytes() == reference
     assert json.loads(out.with_name("local-then-ray.json.manifest.json").read_text())["n_generated_now"] == 6
+
+    real_run_shards = generation.run_shards
+
+    def stop_after_first_shard(*args, **kw):
+        def on_shard(done, total):
+            if done == 1:
+                raise KeyboardInterrupt
+
+        return real_run_shards(*args, **kw, on_shard=on_shard)
+
+    monkeypatch.setattr(generation, "run_shards", stop_after_first_shard)
+    out = tmp_path / "ray-then-local.json"
+    with using(RayShards({"generation": {"num_cpus": 1.0, "num_gpus": 0.0, "concurrency": 1}})), \
+            pytest.raises(KeyboardInterrupt):
+        generate(tiny_lm, out, BATCH)  # one shard finished on a Ray worker
+    monkeypatch.setattr(generation, "run_shards", real_run_shards)
+    generate(tiny_lm, out, BATCH)
+    assert out.read_bytes() == reference
+    assert json.loads(out.with_name("ray-then-local.json.manifest.json").read_text())["n_generated_now"] == 9
