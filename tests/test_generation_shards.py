@@ -6,7 +6,10 @@ shards kept."""
 from __future__ import annotations
 
 import json
+import os
+import signal
 
+import pyarrow.parquet as pq
 import pytest
 from hypothesis import given, strategies as st
 
@@ -14,8 +17,9 @@ from chasing_random.errors import ChaseError
 from chasing_random.generation.decoding import Decoding
 from chasing_random.generation.generate import generate_outputs
 from chasing_random.generation.hf import length_sorted_batches
-from chasing_random.generation.outputs import shards_folder
+from chasing_random.generation.outputs import OutputShards, shards_folder
 from chasing_random.generation.shards import ShardGenerator, generation_layout
+from chasing_random.resume import ResumeLog
 from chasing_random.sharding import LocalShards, using
 
 N, BATCH, NEW = 12, 3, 8  # 12 prompts in 4 batches: shard sizes 12, 6, 3 give 1, 2, 4 shards
@@ -195,3 +199,55 @@ def test_on_a_local_ray_the_shards_write_the_same_file_and_resume_across_executo
     generate(tiny_lm, out, BATCH)
     assert out.read_bytes() == reference
     assert json.loads(out.with_name("ray-then-local.json.manifest.json").read_text())["n_generated_now"] == 9
+
+
+class DyingSidecar(ResumeLog):
+    """A shard sidecar whose worker process dies right after its first batch is safely written."""
+
+    def append(self, records):
+        super().append(records)
+        marker = self.sidecar.with_suffix(".killed")
+        if not marker.exists():
+            marker.touch()
+            os.kill(os.getpid(), signal.SIGKILL)
+
+
+class DyingShards(OutputShards):
+    def sidecar(self, index):
+        return DyingSidecar(self.folder / f"{index:05d}.partial.jsonl", self.run_key, "benchmark_index")
+
+
+@pytest.mark.slow  # a local Ray (about 15 s to start) whose workers are killed
+def test_a_worker_killed_mid_shard_loses_only_the_unfinished_batches(tiny_lm, tmp_path, reference, ray_local):
+    import sys
+
+    from chasing_random.data.templates import get_template
+    from chasing_random.generation.benchmarks import load_benchmark
+    from chasing_random.models.loading import LazyCausalLM, load_tokenizer
+    from chasing_random.pipeline.ray_executor import RayShards
+    from chasing_random.sharding import run_shards
+
+    ray_local.cloudpickle.register_pickle_by_value(sys.modules[__name__])  # workers cannot import this module
+    try:
+        tokenizer = load_tokenizer(tiny_lm)
+        prompts = load_benchmark("alpaca_eval", limit=N)
+        texts = [get_template("chat").prompt(p["instruction"], tokenizer) for p in prompts]
+        indices = [p["benchmark_index"] for p in prompts]
+        layout = generation_layout([len(ids) for ids in tokenizer(texts)["input_ids"]], BATCH, 2 * BATCH, NEW)
+        shards = DyingShards(tmp_path / "out.json", "key", "layout")
+        compute = ShardGenerator(texts, indices, {int(s[0]): n for n, s in enumerate(layout)}, shards,
+                                 Decoding(max_new_tokens=NEW), BATCH, "hf",
+                                 LazyCausalLM(tiny_lm, dtype="float32", device="cpu", trust_remote_code=False))
+        with using(RayShards({"generation": {"num_cpus": 1.0, "num_gpus": 0.0, "concurrency": None}})):
+            run_shards(layout, [shards.shard_path(n) for n in range(len(layout))], compute, label="out",
+                       work="generation", description="test")
+    finally:
+        ray_local.cloudpickle.unregister_pickle_by_value(sys.modules[__name__])
+    assert len(layout) == 2 and len(list(shards.folder.glob("*.killed"))) == 2  # each shard's worker died once
+    assert sorted(len(shard) // BATCH for shard in layout) == [1, 3]  # balanced by length: 1 long batch, 3 short
+    for n in range(2):  # the retry kept the batch written before the kill: every prompt once, none generated twice
+        lines = [json.loads(line) for line in (shards.folder / f"{n:05d}.partial.jsonl").read_text().splitlines()]
+        assert sorted(r["benchmark_index"] for r in lines[1:]) == sorted(indices[p] for p in layout[n])
+    answers = {row["benchmark_index"]: row["output"] for n in range(2)
+               for row in pq.read_table(shards.shard_path(n)).to_pylist()}
+    assert [answers[r["benchmark_index"]] for r in json.loads(reference)] == [r["output"] for r in json.loads(reference)]
