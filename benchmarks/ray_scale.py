@@ -25,8 +25,8 @@ from pathlib import Path
 import numpy as np
 
 from chasing_random.data.pool import build_pool
-from chasing_random.scoring.executors import LocalShards, using
 from chasing_random.scoring.losses import loss_table
+from chasing_random.sharding import LocalShards, using
 from chasing_random.store import ArtifactStore
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "alpaca_random_9k.json"

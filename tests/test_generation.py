@@ -12,7 +12,8 @@ from chasing_random.generation.benchmarks import load_benchmark
 from chasing_random.generation.decoding import Decoding, resolve_decoding
 from chasing_random.generation.generate import generate_outputs
 from chasing_random.generation.hf import generate_hf, length_sorted_batches
-from chasing_random.generation.outputs import ResumableOutputs, read_model_outputs
+from chasing_random.generation.outputs import read_model_outputs, shards_folder
+from chasing_random.resume import ResumeLog
 
 
 @pytest.mark.parametrize("name,size", [("ifeval", 541), ("alpaca_eval", 805), ("mt_bench", 80), ("ifbench", 300)])
@@ -134,7 +135,7 @@ def test_outputs_layout_template_and_seeded_sampling(tmp_path, tiny_lm):
 def test_interrupted_run_keeps_finished_prompts(tmp_path, tiny_lm, monkeypatch):
     reference = generate_outputs(tiny_lm, "alpaca_eval", tmp_path / "ref.json", limit=9, max_new_tokens=5, batch_size=3)
     calls = {"n": 0}
-    original = ResumableOutputs.append
+    original = ResumeLog.append
 
     def append_then_crash(self, records):
         original(self, records)
@@ -142,16 +143,17 @@ def test_interrupted_run_keeps_finished_prompts(tmp_path, tiny_lm, monkeypatch):
         if calls["n"] == 2:
             raise KeyboardInterrupt
 
-    monkeypatch.setattr(ResumableOutputs, "append", append_then_crash)
+    monkeypatch.setattr(ResumeLog, "append", append_then_crash)
     out = tmp_path / "run.json"
     with pytest.raises(KeyboardInterrupt):
         generate_outputs(tiny_lm, "alpaca_eval", out, limit=9, max_new_tokens=5, batch_size=3)
-    assert not out.exists() and len((tmp_path / "run.json.partial.jsonl").read_text().splitlines()) == 1 + 6
-    monkeypatch.setattr(ResumableOutputs, "append", original)
+    (sidecar,) = shards_folder(out).glob("*/00000.partial.jsonl")  # one shard, two of its three batches done
+    assert not out.exists() and len(sidecar.read_text().splitlines()) == 1 + 6
+    monkeypatch.setattr(ResumeLog, "append", original)
     resumed = generate_outputs(tiny_lm, "alpaca_eval", out, limit=9, max_new_tokens=5, batch_size=3)
     assert json.loads((tmp_path / "run.json.manifest.json").read_text())["n_generated_now"] == 3
     assert [r["output"] for r in resumed] == [r["output"] for r in reference]
-    assert not (tmp_path / "run.json.partial.jsonl").exists()
+    assert not shards_folder(out).exists()
 
 
 def test_trained_model_answers_with_its_training_template(tmp_path, tiny_lm, shared_data, run_cli):

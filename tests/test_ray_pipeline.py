@@ -15,17 +15,18 @@ from chasing_random.pipeline import runner
 
 
 def grid(tiny_lm, run_dir) -> ExperimentConfig:
-    """Random, longest and superfilter (a loss table whose shards fan out on Ray) through training and a benchmark."""
+    """Random, longest and superfilter (a loss table whose shards fan out on Ray) through training and a
+    benchmark whose generation stages run in two shards each."""
     return ExperimentConfig.model_validate({
         "name": "tiny-ray", "run_dir": str(run_dir),
         "pools": [{"name": "audit", "source": "synth", "n": 40, "corrupt": 0.3}],
         "budgets": [8], "seeds": {"random": [0]},
         "strategies": [{"name": "longest"}, {"name": "superfilter", "options": {"model": tiny_lm}}],
         "training": {"base_model": tiny_lm, "preset": "cpu-lora", "overrides": {"max_steps": 1, "max_length": 48}},
-        "generation": {"max_new_tokens": 3, "batch_size": 4},
+        "generation": {"max_new_tokens": 3, "batch_size": 1},
         "benchmarks": [{"name": "alpaca_eval_pairwise", "limit": 2, "max_new_tokens": 3}],
         "judge": {"spec": f"local:{tiny_lm}"},
-        "resources": {"training": {"concurrency": 1}},
+        "resources": {"training": {"concurrency": 1}, "generation": {"shard_rows": 1}},  # 2 generation shards
     })
 
 
@@ -64,3 +65,8 @@ def test_ray_run_equals_local_run(tiny_lm, tmp_path, ray_local):
     assert tables["local"] == tables["ray"] and len(tables["local"]) == 3  # header + 2 strategies
     evaluations = [json.loads(line) for line in (local / "results" / "evaluations.jsonl").read_text().splitlines()]
     assert {e["benchmark"] for e in evaluations} == {"alpaca_eval_pairwise"} and len(evaluations) == 2
+    generations = {e: sorted(p.store.root.rglob("outputs.json")) for e, p in paths.items()}
+    assert len(generations["local"]) == len(generations["ray"]) >= 2
+    for mine, twin in zip(generations["local"], generations["ray"]):  # sharded generation, byte for byte
+        assert mine.relative_to(local) == twin.relative_to(ray) and mine.read_bytes() == twin.read_bytes()
+        assert json.loads(twin.with_name("outputs.json.manifest.json").read_text())["shards"] == 2

@@ -13,9 +13,9 @@ import pytest
 
 from chasing_random.data.pool import build_pool
 from chasing_random.errors import ChaseError
-from chasing_random.scoring.executors import LocalShards, using
 from chasing_random.scoring.losses import loss_table
-from chasing_random.scoring.shards import run_sharded, shard_layout
+from chasing_random.scoring.shards import run_sharded
+from chasing_random.sharding import LocalShards, shard_layout, using
 from chasing_random.store import ArtifactStore
 
 ROWS = [{"instruction": f"Task {i}: " + "explain " * (i % 7), "output": "Because " + "it is so. " * (1 + i % 5)}

@@ -37,6 +37,9 @@ def test_an_unknown_resource_key_names_key_and_line(tmp_path):
     path.write_text(BASE + "resources:\n  scorer:\n    num_gpus: 1\n")
     with pytest.raises(ChaseError, match=r"exp.yaml:9: resources.scorer: unknown key"):
         load_experiment(path)
+    path.write_text(BASE + "resources:\n  training: {shard_rows: 8}\n")  # only generation has a shard size here
+    with pytest.raises(ChaseError, match=r"exp.yaml:9: resources.training.shard_rows: unknown key"):
+        load_experiment(path)
     path.write_text(BASE + "resources:\n  training: {concurrency: 0}\n")
     with pytest.raises(ChaseError, match=r"exp.yaml:9: resources.training.concurrency: Input should be greater"):
         load_experiment(path)
@@ -44,9 +47,16 @@ def test_an_unknown_resource_key_names_key_and_line(tmp_path):
 
 def test_dry_run_prints_the_placement(tmp_path, run_cli):
     path = tmp_path / "exp.yaml"
-    path.write_text(BASE + "resources:\n  scoring: {num_cpus: 2, concurrency: 3}\n  retries: 1\n")
+    path.write_text(BASE + "resources:\n  scoring: {num_cpus: 2, concurrency: 3}\n  generation: {shard_rows: 32}\n"
+                           "  retries: 1\n")
     result = run_cli("run", path, "--dry-run", "--run-dir", tmp_path / "run")
     assert result.code == 0, result.err
     assert "placement on Ray" in result.err
-    line = next(row for row in result.err.splitlines() if row.strip("│ ").startswith("scoring"))
-    assert [cell.strip() for cell in line.strip("│").split("│")] == ["scoring", "2", "0", "3", "shards"]
+
+    def cells(kind):
+        line = next(row for row in result.err.splitlines() if row.strip("│ ").startswith(kind))
+        return [cell.strip() for cell in line.strip("│").split("│")]
+
+    assert cells("scoring") == ["scoring", "2", "0", "3", "shards", "1024 rows"]
+    assert cells("generation") == ["generation", "1", "0", "as many as fit", "3", "32 prompts"]
+    assert cells("training")[-1] == "-"

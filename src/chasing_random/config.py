@@ -249,14 +249,22 @@ class ResourceConfig(Strict):
     concurrency: int | None = Field(default=None, gt=0, description="workers at once (default: as many as fit)")
 
 
+class GenerationResourceConfig(ResourceConfig):
+    """A generation shard worker's resources, and how many prompts a shard holds."""
+
+    shard_rows: int | None = Field(default=None, gt=0, description="prompts per generation shard, rounded up to "
+                                                                   "whole batches (default 256)")
+
+
 class ResourcesConfig(Strict):
     """Resources per stage kind (``pool`` ... ``evaluation``) and per sharded table kind (``scoring`` =
-    loss tables, ``embedding``, ``judging``), plus how often a failed shard or stage is retried."""
+    loss tables, ``embedding``, ``judging``), plus how often a failed shard or stage is retried.
+    ``generation`` describes its shard workers (a generation stage's prompts run in shards)."""
 
     pool: ResourceConfig = Field(default_factory=ResourceConfig)
     selection: ResourceConfig = Field(default_factory=ResourceConfig)
     training: ResourceConfig = Field(default_factory=ResourceConfig)
-    generation: ResourceConfig = Field(default_factory=ResourceConfig)
+    generation: GenerationResourceConfig = Field(default_factory=GenerationResourceConfig)
     evaluation: ResourceConfig = Field(default_factory=ResourceConfig)
     scoring: ResourceConfig = Field(default_factory=ResourceConfig)
     embedding: ResourceConfig = Field(default_factory=ResourceConfig)

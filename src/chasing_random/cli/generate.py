@@ -11,6 +11,7 @@ from chasing_random.cli import app
 from chasing_random.cli.common import echo_json
 from chasing_random.generation.benchmarks import ALPACA_EVAL_SUBSETS, benchmark_names
 from chasing_random.generation.decoding import CPU_MAX_NEW_TOKENS, GPU_MAX_NEW_TOKENS, SAMPLING_PRESETS
+from chasing_random.generation.shards import DEFAULT_SHARD_PROMPTS
 from chasing_random.store import read_manifest
 from chasing_random.ui import console
 
@@ -33,6 +34,9 @@ def generate(
                                                       "(paper = temperature 1.0, as the study)."),
     batch_size: Optional[int] = typer.Option(None, help="Prompts per batch (default 16 on CPU, 64 on GPU)."),
     backend: str = typer.Option("hf", help="hf (transformers generate, CPU or GPU) or vllm (GPU, optional extra)."),
+    shard_prompts: int = typer.Option(DEFAULT_SHARD_PROMPTS, min=1,
+                                      help="Prompts per shard (rounded up to whole batches); a shard is the unit "
+                                           "of resume and of parallel work."),
     trust_remote_code: bool = typer.Option(False, help="Allow models with custom code (off by default)."),
 ) -> None:
     """Generate answers to a benchmark's prompts; an interrupted run resumes with its finished prompts.
@@ -44,7 +48,7 @@ def generate(
     records = generate_outputs(model, benchmark, out, subset=subset, limit=limit, seed=seed, template=template,
                                max_new_tokens=max_new_tokens, temperature=temperature, top_p=top_p,
                                sampling=sampling, batch_size=batch_size, backend=backend,
-                               trust_remote_code=trust_remote_code)
+                               trust_remote_code=trust_remote_code, shard_prompts=shard_prompts)
     manifest = read_manifest(out) or {}
     console.print(f"{len(records)} outputs written to {out}")
     echo_json({"out": str(out), "n_outputs": len(records), "generated_now": manifest.get("n_generated_now"),

