@@ -22,13 +22,13 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from chasing_random.data.pool import read_pool
 from chasing_random.data.templates import get_template
 from chasing_random.errors import ChaseError
 from chasing_random.models.loading import LazyCausalLM
 from chasing_random.models.precision import resolve_precision
 from chasing_random.scoring.shards import (
     DEFAULT_SHARD_ROWS,
+    PoolRead,
     TableRun,
     model_fingerprint,
     pick_device,
@@ -206,11 +206,12 @@ def text_lengths(*columns) -> np.ndarray:
 
 
 def loss_key(store: ArtifactStore, pool_path: Path, model: str, template: str | None, max_length: int, dtype: str,
-             reference: str | None = None, direct_prefix: str | None = None) -> str:
+             reference: str | None = None, direct_prefix: str | None = None, *, pool_sha: str | None = None) -> str:
     """The store key of a loss table: pool bytes, model weights, template, L, dtype, code version and the
-    reference mode and direct prefix (only when set, so the default tables keep their keys)."""
+    reference mode and direct prefix (only when set, so the default tables keep their keys). ``pool_sha``: the
+    pool's fingerprint when the caller has it already."""
     options = {k: v for k, v in (("reference", reference), ("direct_prefix", direct_prefix)) if v is not None}
-    return store.key(KIND, file_fingerprint(pool_path), model_fingerprint(model), template, max_length, dtype,
+    return store.key(KIND, pool_sha or file_fingerprint(pool_path), model_fingerprint(model), template, max_length, dtype,
                      *([options] if options else []), code_version=CODE_VERSION)
 
 
@@ -232,7 +233,7 @@ def loss_table(pool_path: str | Path, model: str, template: str | None, max_leng
                store: ArtifactStore | None = None, batch_size: int = 8, dtype: str = "float32",
                out: str | Path | None = None, device: str | None = None, trust_remote_code: bool = False,
                shard_rows: int = DEFAULT_SHARD_ROWS, on_shard=None, reference: str | None = None,
-               direct_prefix: str | None = None) -> TableRun:
+               direct_prefix: str | None = None, pool_read: PoolRead | None = None) -> TableRun:
     """The loss table of a pool (``id, loss_cond, loss_direct, n_response_tokens, truncated``).
 
     Cached in the store and resumable shard by shard; ``out`` also writes it (and a manifest) there.
@@ -240,6 +241,7 @@ def loss_table(pool_path: str | Path, model: str, template: str | None, max_leng
     ``reference`` (``scoring.reference.REFERENCES``) builds the authors' own texts instead of a template's
     (``template`` must then be None) and adds ``n_direct_tokens`` and ``excluded`` (a reason or null).
     ``direct_prefix`` replaces the template's direct-pass prefix (see docs/scoring.md on chat models).
+    ``pool_read``: the pool already read and fingerprinted (``scoring.tables``), else read here.
     """
     if reference is not None and direct_prefix is not None:
         raise ChaseError("--direct-prefix and --reference exclude each other: a reference mode uses the authors' own")
@@ -261,7 +263,8 @@ def loss_table(pool_path: str | Path, model: str, template: str | None, max_leng
     if batch_size < 1:
         raise ChaseError(f"--batch-size must be positive, got {batch_size}")
     pool_path = Path(pool_path)
-    pool = read_pool(pool_path)
+    source = PoolRead.of(pool_path, pool_read)
+    pool = source.frame
     store = store or ArtifactStore.default()
     device = pick_device(device)
     precision = resolve_precision(dtype, device)
@@ -289,7 +292,7 @@ def loss_table(pool_path: str | Path, model: str, template: str | None, max_leng
                          "loss_direct": pa.array(loss_direct, from_pandas=True), "n_response_tokens": kept,
                          "truncated": truncated, **extra}, schema=REFERENCE_SCHEMA if extra else LOSS_SCHEMA)
 
-    key = loss_key(store, pool_path, model, template, max_length, dtype, reference, direct_prefix)
+    key = loss_key(store, pool_path, model, template, max_length, dtype, reference, direct_prefix, pool_sha=source.sha)
     config = {"model": model, "template": template, "max_length": max_length, "dtype": dtype,
               "precision": precision.as_dict(), "code_version": CODE_VERSION,
               **({"reference": reference} if reference else {}),
@@ -297,7 +300,7 @@ def loss_table(pool_path: str | Path, model: str, template: str | None, max_leng
     run = run_sharded(store, KIND, key, len(pool), compute, shard_rows=shard_rows,
                       description=f"losses {pool_path.name}" + (f" ({reference})" if reference else ""),
                       device=device, on_shard=on_shard, lengths=text_lengths(pool["input"], pool["target"]),
-                      inputs={"pool": str(pool_path), "pool_sha256_16": file_fingerprint(pool_path),
+                      inputs={"pool": str(pool_path), "pool_sha256_16": source.sha,
                               "model": model_fingerprint(model)}, config=config)
     if out is not None:
         export_table(run, Path(out))
@@ -312,13 +315,14 @@ INSTRUCTION_SCHEMA = pa.schema([("id", pa.string()), ("loss", pa.float64()), ("n
 def instruction_loss_table(pool_path: str | Path, model: str, max_length: int, *,
                            store: ArtifactStore | None = None, batch_size: int = 8, dtype: str = "float32",
                            device: str | None = None, trust_remote_code: bool = False,
-                           shard_rows: int = DEFAULT_SHARD_ROWS) -> TableRun:
+                           shard_rows: int = DEFAULT_SHARD_ROWS, pool_read: PoolRead | None = None) -> TableRun:
     """Each instruction's mean token loss and perplexity under a model (Cherry's pre-experience step).
 
     The sequence is BOS (EOS without one) + the input's tokens cut to L - 1, every input token scored.
     """
     pool_path = Path(pool_path)
-    pool = read_pool(pool_path)
+    source = PoolRead.of(pool_path, pool_read)
+    pool = source.frame
     store = store or ArtifactStore.default()
     device = pick_device(device)
     precision = resolve_precision(dtype, device)
@@ -339,12 +343,12 @@ def instruction_loss_table(pool_path: str | Path, model: str, max_length: int, *
         return pa.table({"id": list(part["id"]), "loss": pa.array(losses, from_pandas=True), "n_tokens": counts,
                          "perplexity": pa.array(np.exp(losses), from_pandas=True)}, schema=INSTRUCTION_SCHEMA)
 
-    key = store.key(INSTRUCTION_KIND, file_fingerprint(pool_path), model_fingerprint(model), max_length, dtype,
+    key = store.key(INSTRUCTION_KIND, source.sha, model_fingerprint(model), max_length, dtype,
                     code_version=CODE_VERSION)
     return run_sharded(store, INSTRUCTION_KIND, key, len(pool), compute, shard_rows=shard_rows, device=device,
                        lengths=text_lengths(pool["input"]),
                        description=f"instruction perplexity {pool_path.name}",
-                       inputs={"pool": str(pool_path), "pool_sha256_16": file_fingerprint(pool_path),
+                       inputs={"pool": str(pool_path), "pool_sha256_16": source.sha,
                                "model": model_fingerprint(model)},
                        config={"model": model, "max_length": max_length, "dtype": dtype,
                                "precision": precision.as_dict(), "code_version": CODE_VERSION})

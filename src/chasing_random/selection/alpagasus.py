@@ -4,12 +4,7 @@ best first. Failed rows are excluded with their reason; ties are broken by a see
 from __future__ import annotations
 
 from chasing_random.errors import ChaseError
-from chasing_random.scoring.ratings import (
-    ALPAGASUS_SETTINGS,
-    alpagasus_ratings,
-    failure_summary,
-    sample_ids,
-)
+from chasing_random.scoring.ratings import ALPAGASUS_SETTINGS, failure_summary
 from chasing_random.selection.base import (
     Ranking,
     SelectionContext,
@@ -44,13 +39,12 @@ def alpagasus(ctx: SelectionContext) -> Ranking:
         raise ChaseError("alpagasus needs --judge, e.g. local:smollm2-135m-instruct or openai:gpt-4o")
     if o.prompt not in ALPAGASUS_SETTINGS:
         raise ChaseError(f"unknown --prompt '{o.prompt}'; valid: {', '.join(ALPAGASUS_SETTINGS)}")
-    judge = spec.build()
-    mode = o.rating_mode or ("generate" if judge.is_api else "forward")
+    mode = o.rating_mode or ("generate" if spec.is_api else "forward")
     threshold = o.threshold if o.threshold is not None else ALPAGASUS_SETTINGS[o.prompt]["threshold"]
-    pool_ids = list(ctx.pool["id"])
-    sampled = sample_ids(pool_ids, o.score_limit, o.seed)
-    table = alpagasus_ratings(ctx.pool_path, judge, prompt=o.prompt, parse=o.parse, mode=mode, ids=sampled,
-                              store=ctx.store, retry_failed=o.retry_failed)
+    pool_ids = ctx.column("id")
+    sampled = ctx.tables.sample_ids(o.score_limit, o.seed)
+    table = ctx.tables.alpagasus(spec, prompt=o.prompt, parse=o.parse, mode=mode, ids=sampled,
+                                 retry_failed=o.retry_failed)
     summary = failure_summary(table, o.max_failure_rate, "alpagasus judge")
     frame = table.frame
     ok, excluded = judged_rows(frame, pool_ids, sampled, o.score_limit)
@@ -60,12 +54,12 @@ def alpagasus(ctx: SelectionContext) -> Ranking:
     kept = ok[ok["score"] >= threshold]
     ids = rank_by_score(list(kept["id"]), kept["score"].to_numpy(), o.seed)
     scores = dict(zip(ok["id"], ok["score"].astype(float)))
-    info = {"judge": judge.name, "prompt": o.prompt, "parse": o.parse if mode == "generate" else None,
+    info = {"judge": table.judge.name, "prompt": o.prompt, "parse": o.parse if mode == "generate" else None,
             "rating_mode": mode, "threshold": threshold, "scored": len(frame), "failed": len(table.failures),
             "failure_rate": table.failure_rate(), "kept": len(ids), "score_table": str(table.run.path),
             "score_mean": float(ok["score"].mean()) if len(ok) else None}
     if mode == "forward":
         info["argmax_counts"] = {k: int(v) for k, v in ok["argmax"].value_counts().sort_index().items()}
     return Ranking(ids, excluded=excluded, scores={i: scores[i] for i in ids}, info=info, warnings=[summary],
-                   cost={**table.cost(judge).record(), "api_price_usd": table.api_price_usd(),
+                   cost={**table.cost().record(), "api_price_usd": table.api_price_usd(),
                          "cached_replies": int(frame["cached"].sum())})
