@@ -25,7 +25,7 @@ import pyarrow.parquet as pq
 from chasing_random.data.templates import get_template
 from chasing_random.errors import ChaseError
 from chasing_random.models.loading import LazyCausalLM
-from chasing_random.models.precision import resolve_precision
+from chasing_random.models.precision import Precision, resolve_precision
 from chasing_random.scoring.shards import (
     DEFAULT_SHARD_ROWS,
     PoolRead,
@@ -200,6 +200,39 @@ def sequence_losses(model, sequences: list[Scored], *, batch_size: int, pad_id: 
     return losses
 
 
+@dataclass(frozen=True)
+class ModelPass:
+    """What the two loss tables share: the pool (read once), the store, the device, the resolved precision
+    and the model with its tokenizer (loaded on first use, in the worker that runs a shard)."""
+
+    source: PoolRead
+    store: ArtifactStore
+    device: str
+    precision: Precision
+    model: str
+    model_and_tokenizer: LazyCausalLM
+
+    @classmethod
+    def prepare(cls, pool_path: str | Path, model: str, *, store: ArtifactStore | None, dtype: str,
+                device: str | None, trust_remote_code: bool, pool_read: PoolRead | None) -> "ModelPass":
+        device = pick_device(device)
+        precision = resolve_precision(dtype, device)
+        return cls(PoolRead.of(Path(pool_path), pool_read), store or ArtifactStore.default(), device, precision,
+                   model, LazyCausalLM(model, dtype=precision.dtype, device=device, trust_remote_code=trust_remote_code))
+
+    def batch(self, rows: np.ndarray):
+        """The model, its tokenizer and the pool rows of one shard."""
+        lm, tokenizer = self.model_and_tokenizer()
+        return lm, tokenizer, self.source.frame.iloc[rows]
+
+    def run(self, kind: str, key: str, compute, *, lengths, config: dict, **options) -> TableRun:
+        """The table, sharded and resumable in the store, its manifest naming the pool and model it came from."""
+        return run_sharded(self.store, kind, key, len(self.source.frame), compute, device=self.device,
+                           lengths=lengths, config=config, **options,
+                           inputs={"pool": str(self.source.path), "pool_sha256_16": self.source.sha,
+                                   "model": model_fingerprint(self.model)})
+
+
 def text_lengths(*columns) -> np.ndarray:
     """Characters per row over the given text columns: the cheap length that shards are bucketed by."""
     return sum(np.fromiter((len(text) for text in column), dtype=np.int64, count=len(column)) for column in columns)
@@ -262,18 +295,12 @@ def loss_table(pool_path: str | Path, model: str, template: str | None, max_leng
         raise ChaseError(f"--max-length must be at least 2, got {max_length}")
     if batch_size < 1:
         raise ChaseError(f"--batch-size must be positive, got {batch_size}")
-    pool_path = Path(pool_path)
-    source = PoolRead.of(pool_path, pool_read)
-    pool = source.frame
-    store = store or ArtifactStore.default()
-    device = pick_device(device)
-    precision = resolve_precision(dtype, device)
-    dtype = precision.dtype
-    model_and_tokenizer = LazyCausalLM(model, dtype=dtype, device=device, trust_remote_code=trust_remote_code)
+    run_on = ModelPass.prepare(pool_path, model, store=store, dtype=dtype, device=device,
+                               trust_remote_code=trust_remote_code, pool_read=pool_read)
+    pool_path, pool, precision = run_on.source.path, run_on.source.frame, run_on.precision
 
     def compute(rows: np.ndarray) -> pa.Table:
-        lm, tokenizer = model_and_tokenizer()
-        part = pool.iloc[rows]
+        lm, tokenizer, part = run_on.batch(rows)
         extra = {}
         if reference is None:
             cond, direct, kept, truncated = build_sequences(list(part["input"]), list(part["target"]), tokenizer,
@@ -287,21 +314,20 @@ def loss_table(pool_path: str | Path, model: str, template: str | None, max_leng
         bad = scored & ~(np.isfinite(loss_cond) & np.isfinite(loss_direct))
         if bad.any():
             raise ChaseError(f"{pool_path}: non-finite loss for row id {part['id'].iloc[int(np.argmax(bad))]} "
-                             f"(model {model}, dtype {dtype}); try --dtype float32")
+                             f"(model {model}, dtype {precision.dtype}); try --dtype float32")
         return pa.table({"id": list(part["id"]), "loss_cond": pa.array(loss_cond, from_pandas=True),
                          "loss_direct": pa.array(loss_direct, from_pandas=True), "n_response_tokens": kept,
                          "truncated": truncated, **extra}, schema=REFERENCE_SCHEMA if extra else LOSS_SCHEMA)
 
-    key = loss_key(store, pool_path, model, template, max_length, dtype, reference, direct_prefix, pool_sha=source.sha)
-    config = {"model": model, "template": template, "max_length": max_length, "dtype": dtype,
+    key = loss_key(run_on.store, pool_path, model, template, max_length, precision.dtype, reference, direct_prefix,
+                   pool_sha=run_on.source.sha)
+    config = {"model": model, "template": template, "max_length": max_length, "dtype": precision.dtype,
               "precision": precision.as_dict(), "code_version": CODE_VERSION,
               **({"reference": reference} if reference else {}),
               **({"direct_prefix": direct_prefix} if direct_prefix is not None else {})}
-    run = run_sharded(store, KIND, key, len(pool), compute, shard_rows=shard_rows,
-                      description=f"losses {pool_path.name}" + (f" ({reference})" if reference else ""),
-                      device=device, on_shard=on_shard, lengths=text_lengths(pool["input"], pool["target"]),
-                      inputs={"pool": str(pool_path), "pool_sha256_16": source.sha,
-                              "model": model_fingerprint(model)}, config=config)
+    run = run_on.run(KIND, key, compute, shard_rows=shard_rows, on_shard=on_shard,
+                     description=f"losses {pool_path.name}" + (f" ({reference})" if reference else ""),
+                     lengths=text_lengths(pool["input"], pool["target"]), config=config)
     if out is not None:
         export_table(run, Path(out))
     return run
@@ -320,18 +346,12 @@ def instruction_loss_table(pool_path: str | Path, model: str, max_length: int, *
 
     The sequence is BOS (EOS without one) + the input's tokens cut to L - 1, every input token scored.
     """
-    pool_path = Path(pool_path)
-    source = PoolRead.of(pool_path, pool_read)
-    pool = source.frame
-    store = store or ArtifactStore.default()
-    device = pick_device(device)
-    precision = resolve_precision(dtype, device)
-    dtype = precision.dtype
-    model_and_tokenizer = LazyCausalLM(model, dtype=dtype, device=device, trust_remote_code=trust_remote_code)
+    run_on = ModelPass.prepare(pool_path, model, store=store, dtype=dtype, device=device,
+                               trust_remote_code=trust_remote_code, pool_read=pool_read)
+    pool_path, precision = run_on.source.path, run_on.precision
 
     def compute(rows: np.ndarray) -> pa.Table:
-        lm, tokenizer = model_and_tokenizer()
-        part = pool.iloc[rows]
+        lm, tokenizer, part = run_on.batch(rows)
         prefix = fallback_prefix(tokenizer)
         encoded = tokenizer(list(part["input"]), add_special_tokens=False)["input_ids"]
         sequences = [Scored(prefix + ids[:max_length - 1], 1, len(ids[:max_length - 1])) for ids in encoded]
@@ -343,15 +363,13 @@ def instruction_loss_table(pool_path: str | Path, model: str, max_length: int, *
         return pa.table({"id": list(part["id"]), "loss": pa.array(losses, from_pandas=True), "n_tokens": counts,
                          "perplexity": pa.array(np.exp(losses), from_pandas=True)}, schema=INSTRUCTION_SCHEMA)
 
-    key = store.key(INSTRUCTION_KIND, source.sha, model_fingerprint(model), max_length, dtype,
-                    code_version=CODE_VERSION)
-    return run_sharded(store, INSTRUCTION_KIND, key, len(pool), compute, shard_rows=shard_rows, device=device,
-                       lengths=text_lengths(pool["input"]),
-                       description=f"instruction perplexity {pool_path.name}",
-                       inputs={"pool": str(pool_path), "pool_sha256_16": source.sha,
-                               "model": model_fingerprint(model)},
-                       config={"model": model, "max_length": max_length, "dtype": dtype,
-                               "precision": precision.as_dict(), "code_version": CODE_VERSION})
+    key = run_on.store.key(INSTRUCTION_KIND, run_on.source.sha, model_fingerprint(model), max_length, precision.dtype,
+                           code_version=CODE_VERSION)
+    return run_on.run(INSTRUCTION_KIND, key, compute, shard_rows=shard_rows,
+                      lengths=text_lengths(run_on.source.frame["input"]),
+                      description=f"instruction perplexity {pool_path.name}",
+                      config={"model": model, "max_length": max_length, "dtype": precision.dtype,
+                              "precision": precision.as_dict(), "code_version": CODE_VERSION})
 
 
 def export_table(run: TableRun, out: Path) -> None:
