@@ -36,7 +36,8 @@ class Arm:
 
     def tag(self) -> str:
         """``pool/label/budget[/seedN]``: how stage names show the arm."""
-        return f"{self.pool}/{self.label}/{self.budget or 'full'}" + (f"/seed{self.seed}" if self.seed is not None else "")
+        seed = f"/seed{self.seed}" if self.seed is not None else ""
+        return f"{self.pool}/{self.label}/{self.budget or 'full'}{seed}"
 
     def model_params(self) -> dict[str, Any]:
         """The params of a stage about this arm's model (the report's rows name it by its label)."""

@@ -17,14 +17,8 @@ import pyarrow as pa
 from chasing_random.errors import ChaseError
 from chasing_random.models.loading import LazyCausalLM
 from chasing_random.models.precision import resolve_precision
-from chasing_random.scoring.shards import (
-    DEFAULT_SHARD_ROWS,
-    PoolRead,
-    TableRun,
-    model_fingerprint,
-    pick_device,
-    run_sharded,
-)
+from chasing_random.scoring.shards import (DEFAULT_SHARD_ROWS, PoolRead, TableRun, model_fingerprint, pick_device,
+                                           run_sharded)
 from chasing_random.store import ArtifactStore
 
 CODE_VERSION = "embeddings-1"

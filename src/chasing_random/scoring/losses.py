@@ -217,8 +217,9 @@ class ModelPass:
                 device: str | None, trust_remote_code: bool, pool_read: PoolRead | None) -> "ModelPass":
         device = pick_device(device)
         precision = resolve_precision(dtype, device)
+        lazy = LazyCausalLM(model, dtype=precision.dtype, device=device, trust_remote_code=trust_remote_code)
         return cls(PoolRead.of(Path(pool_path), pool_read), store or ArtifactStore.default(), device, precision,
-                   model, LazyCausalLM(model, dtype=precision.dtype, device=device, trust_remote_code=trust_remote_code))
+                   model, lazy)
 
     def batch(self, rows: np.ndarray):
         """The model, its tokenizer and the pool rows of one shard."""
@@ -244,8 +245,8 @@ def loss_key(store: ArtifactStore, pool_path: Path, model: str, template: str | 
     reference mode and direct prefix (only when set, so the default tables keep their keys). ``pool_sha``: the
     pool's fingerprint when the caller has it already."""
     options = {k: v for k, v in (("reference", reference), ("direct_prefix", direct_prefix)) if v is not None}
-    return store.key(KIND, pool_sha or file_fingerprint(pool_path), model_fingerprint(model), template, max_length, dtype,
-                     *([options] if options else []), code_version=CODE_VERSION)
+    return store.key(KIND, pool_sha or file_fingerprint(pool_path), model_fingerprint(model), template, max_length,
+                     dtype, *([options] if options else []), code_version=CODE_VERSION)
 
 
 def reference_sequences(part, pool_path: Path, tokenizer, reference: str, max_length: int):

@@ -72,8 +72,8 @@ def kcenter(ctx: SelectionContext) -> Ranking:
     from chasing_random.scoring.tables import cost_to_make, table_info
 
     o = ctx.options
-    table = ctx.tables.embeddings(o.embedder, pooling=o.pooling, field=o.embed_field,
-                                  batch_size=max(o.batch_size, 32), dtype=o.dtype, trust_remote_code=o.trust_remote_code)
+    table = ctx.tables.embeddings(o.embedder, pooling=o.pooling, field=o.embed_field, batch_size=max(o.batch_size, 32),
+                                  dtype=o.dtype, trust_remote_code=o.trust_remote_code)
     ids = np.array(table.ids)
     if list(ids) != list(ctx.pool["id"]):
         raise ChaseError(f"embedding table {table.run.path} does not match pool {ctx.pool_path}")
