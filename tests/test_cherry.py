@@ -10,7 +10,7 @@ import pytest
 
 from chasing_random.scoring.losses import loss_table
 from chasing_random.selection.base import SelectOptions, select
-from chasing_random.selection.cherry import band_sample
+from chasing_random.scoring.pre_experience import band_sample
 from chasing_random.store import ArtifactStore
 
 

@@ -137,3 +137,20 @@ def test_experiment_judge_is_the_default_and_a_benchmark_may_set_its_own(tmp_pat
         "local:smollm2-135m-instruct"}
     with pytest.raises(ChaseError, match="judge.spec: .*expected local:NAME"):
         load_experiment(write(tmp_path, MINIMAL + "judge: {spec: gpt-4o}\n"))
+
+
+def test_stage_arms_keep_the_registry_name_apart_from_the_label(in_tmp):
+    """A strategy labelled like the baseline is not a random reference: pairwise references are chosen by
+    the registry name of a stage's typed arm, and every model stage carries its arm."""
+    text = MINIMAL.replace("  - name: longest\n", "  - name: longest\n    label: random\n")
+    plan = expand(load_experiment(write(in_tmp, text)))
+    arms = {s.arm for s in plan.stages if s.kind != "pool"}
+    assert None not in arms
+    assert {(a.strategy, a.label) for a in arms} >= {("longest", "random"), ("random", "random")}
+    for stage in plan.stages:
+        if stage.name.startswith("pairwise"):
+            refs = stage.deps[1:]
+            assert refs and all(d.arm.strategy == "random" for d in refs)
+            assert stage.arm not in {d.arm for d in refs}
+    training = next(s for s in plan.of_kind("training") if s.arm.strategy == "longest")
+    assert training.params["strategy"] == "random" and training.name == f"train {training.arm.tag()}"

@@ -32,7 +32,7 @@ def _judge(spec: str, store: ArtifactStore, batch_size: int, dtype: str, trust_r
             .local_defaults(batch_size=batch_size, dtype=dtype, trust_remote_code=trust_remote_code).build())
 
 
-def _report(table, judge, max_failure_rate: float, what: str, out: Optional[Path]) -> None:
+def _report(table, max_failure_rate: float, what: str, out: Optional[Path]) -> None:
     """Write the table if asked, print the failure count and rate, and the summary JSON."""
     from chasing_random.scoring.ratings import failure_summary
 
@@ -43,7 +43,7 @@ def _report(table, judge, max_failure_rate: float, what: str, out: Optional[Path
     summary = {"table": str(table.run.path), "rows": len(table.frame), "failed": len(table.failures),
                "failure_rate": round(table.failure_rate(), 6), "reused": table.run.reused,
                "score_mean": float(scored.mean()) if len(scored) else None,
-               "cost": {**table.cost(judge).record(), "api_price_usd": table.api_price_usd()},
+               "cost": {**table.cost().record(), "api_price_usd": table.api_price_usd()},
                "out": str(out) if out else None}
     console.print(failure_summary(table, max_failure_rate, what))
     echo_json(summary)
@@ -80,7 +80,7 @@ def judge_command(
     ids = sample_ids(list(read_pool(pool)["id"]), score_limit, seed)
     table = alpagasus_ratings(pool, model, prompt=prompt, parse=parse, mode=mode, ids=ids, store=artifacts,
                               retry_failed=retry_failed)
-    _report(table, model, max_failure_rate, "alpagasus judge", out)
+    _report(table, max_failure_rate, "alpagasus judge", out)
 
 
 @score_app.command("deita")
@@ -108,4 +108,4 @@ def deita_command(
     model = _judge(scorer or DEFAULT_SCORERS.get(score, "?"), artifacts, batch_size, dtype, trust_remote_code,
                    judge_option)
     table = deita_scores(pool, model, score, store=artifacts, retry_failed=retry_failed)
-    _report(table, model, max_failure_rate, f"deita {score} scorer", out)
+    _report(table, max_failure_rate, f"deita {score} scorer", out)

@@ -6,6 +6,7 @@ so changing one budget or one option re-runs only the stages downstream of it.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,9 +22,32 @@ BASE_MODEL_STRATEGIES = ("rds", "tokenlength")  # strategies that read the base 
 DONE_MARKER = "stage.json"
 
 
+@dataclass(frozen=True)
+class Arm:
+    """Which selection, and which fine-tuned model, a stage belongs to. ``strategy`` is the registry name
+    (what runs), ``label`` the name in reports (``StrategyConfig.label``, e.g. two RDS+ variants); a label is
+    never parsed back into a strategy. ``budget`` is None for the selection itself and for the full pool."""
+
+    pool: str
+    strategy: str
+    label: str
+    seed: int | None
+    budget: int | None = None
+
+    def tag(self) -> str:
+        """``pool/label/budget[/seedN]``: how stage names show the arm."""
+        seed = f"/seed{self.seed}" if self.seed is not None else ""
+        return f"{self.pool}/{self.label}/{self.budget or 'full'}{seed}"
+
+    def model_params(self) -> dict[str, Any]:
+        """The params of a stage about this arm's model (the report's rows name it by its label)."""
+        return {"pool": self.pool, "strategy": self.label, "budget": self.budget, "seed": self.seed}
+
+
 @dataclass
 class Stage:
-    """One unit of work of a run: its identity, what it needs, and where its outputs go."""
+    """One unit of work of a run: its identity, what it needs, where its outputs go, and (for selection,
+    training, generation and evaluation) the arm it belongs to."""
 
     kind: str
     name: str
@@ -31,6 +55,7 @@ class Stage:
     deps: list["Stage"] = field(default_factory=list)
     params: dict[str, Any] = field(default_factory=dict)
     estimate_device_hours: float = 0.0
+    arm: Arm | None = None
 
     def folder(self, store: ArtifactStore) -> Path:
         return store.path(self.kind, self.key)
@@ -180,12 +205,13 @@ def expand(config: ExperimentConfig) -> Plan:
                                        params={"pool": whole.model_dump()}, estimate_device_hours=est.pool(whole))
             stages.append(whole_source_stage)
         # model stages per (strategy, seed, budget), remembered to wire pairwise references
-        models: dict[tuple[str, int | None, int | None], Stage] = {}
+        models: dict[Arm, Stage] = {}
         strategies = random_strategies(config) + [(s, [None]) for s in config.strategies]
         for strategy, seeds in strategies:
             label = strategy.display
             budgets = [None] if strategy.name == "full" else config.budgets
             for seed in seeds:
+                arm = Arm(pool.name, strategy.name, label, seed)
                 options = dict(strategy.options)
                 if strategy.name in BASE_MODEL_STRATEGIES and not options.get("tokenizer"):
                     options.setdefault("model", config.training.base_model)  # in the key: a new base model re-selects
@@ -199,18 +225,17 @@ def expand(config: ExperimentConfig) -> Plan:
                             params={"pool": pool.name, "strategy": strategy.name, "label": label, "seed": seed,
                                     "options": options, "budgets": config.budgets,
                                     "judge": config.judge.model_dump()},
-                            estimate_device_hours=est.selection(strategy, pool))
+                            estimate_device_hours=est.selection(strategy, pool), arm=arm)
                 stages.append(sel)
                 for budget in budgets:
                     rows = budget or est.pool_rows(pool)
-                    train = Stage("training", f"train {pool.name}/{label}/{budget or 'full'}"
-                                  + (f"/seed{seed}" if seed is not None else ""),
+                    model = dataclasses.replace(arm, budget=budget)
+                    train = Stage("training", f"train {model.tag()}",
                                   fingerprint("training", STAGE_CODE_VERSION, sel.key, budget, training_cfg),
-                                  deps=[sel], params={"pool": pool.name, "strategy": label, "budget": budget,
-                                                      "seed": seed, "training": training_cfg},
-                                  estimate_device_hours=est.training(rows, pool))
+                                  deps=[sel], params={**model.model_params(), "training": training_cfg},
+                                  estimate_device_hours=est.training(rows, pool), arm=model)
                     stages.append(train)
-                    models[(label, seed, budget)] = train
+                    models[model] = train
         stages.extend(_benchmark_stages(config, pool.name, models, generation_cfg, est))
     return Plan(config, stages)
 
@@ -224,41 +249,40 @@ def _benchmark_stages(config: ExperimentConfig, pool: str, models: dict, generat
         spec = bench.spec
         bench_key = bench.fingerprint_view()
         common_bench = bench.model_dump()
-        generations: dict[tuple, Stage] = {}
-        for (label, seed, budget), train in models.items():
-            common = {"pool": pool, "strategy": label, "budget": budget, "seed": seed, "benchmark": common_bench}
-            tag = f"{pool}/{label}/{budget or 'full'}" + (f"/seed{seed}" if seed is not None else "")
+        generations: dict[Arm, Stage] = {}
+        for arm, train in models.items():
+            common = {**arm.model_params(), "benchmark": common_bench}
             if not spec.generates:
-                stages.append(Stage("evaluation", f"{bench.name} {tag}",
+                stages.append(Stage("evaluation", f"{bench.name} {arm.tag()}",
                                     fingerprint("evaluation", STAGE_CODE_VERSION, train.key, bench_key),
-                                    deps=[train], params=common, estimate_device_hours=est.evaluation(bench)))
+                                    deps=[train], params=common, estimate_device_hours=est.evaluation(bench),
+                                    arm=arm))
                 continue
-            gen = Stage("generation", f"generate {bench.name} {tag}",
+            gen = Stage("generation", f"generate {bench.name} {arm.tag()}",
                         fingerprint("generation", STAGE_CODE_VERSION, train.key, bench_key, generation_cfg),
                         deps=[train], params={**common, "generation": generation_cfg},
-                        estimate_device_hours=est.generation(bench))
+                        estimate_device_hours=est.generation(bench), arm=arm)
             stages.append(gen)
-            generations[(label, seed, budget)] = gen
+            generations[arm] = gen
         judge_cfg = (bench.judge or config.judge).model_dump()
-        for (label, seed, budget), gen in generations.items():
+        for arm, gen in generations.items():
             common = {**gen.params}
-            tag = gen.name.split(" ", 2)[2]
             if not spec.pairwise:
-                stages.append(Stage("evaluation", f"evaluate {bench.name} {tag}",
+                stages.append(Stage("evaluation", f"evaluate {bench.name} {arm.tag()}",
                                     fingerprint("evaluation", STAGE_CODE_VERSION, gen.key,
                                                 *([judge_cfg] if spec.needs_judge else [])),  # a new judge re-judges
                                     deps=[gen], params={**common, "judge": judge_cfg} if spec.needs_judge else common,
-                                    estimate_device_hours=est.evaluation(bench)))
+                                    estimate_device_hours=est.evaluation(bench), arm=arm))
                 continue
-            for ref_budget in ([budget] if budget is not None else config.budgets):
-                refs = [g for (lab, s, b), g in generations.items()
-                        if lab == "random" and b == ref_budget and not (label == "random" and s == seed)]
+            for ref_budget in ([arm.budget] if arm.budget is not None else config.budgets):
+                refs = [g for ref, g in generations.items()  # the random trials, by registry name (never by label)
+                        if ref.strategy == "random" and ref.budget == ref_budget and ref != arm]
                 if not refs:
                     continue
-                stages.append(Stage("evaluation", f"pairwise {tag} vs random/{ref_budget}",
+                stages.append(Stage("evaluation", f"pairwise {arm.tag()} vs random/{ref_budget}",
                                     fingerprint("evaluation", STAGE_CODE_VERSION, gen.key, [r.key for r in refs],
                                                 judge_cfg),
                                     deps=[gen, *refs], params={**common, "setting_budget": ref_budget,
                                                                "judge": judge_cfg},
-                                    estimate_device_hours=est.evaluation(bench)))
+                                    estimate_device_hours=est.evaluation(bench), arm=arm))
     return stages

@@ -14,18 +14,12 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 
-from chasing_random.data.pool import read_pool
 from chasing_random.errors import ChaseError
 from chasing_random.models.loading import LazyCausalLM
 from chasing_random.models.precision import resolve_precision
-from chasing_random.scoring.shards import (
-    DEFAULT_SHARD_ROWS,
-    TableRun,
-    model_fingerprint,
-    pick_device,
-    run_sharded,
-)
-from chasing_random.store import ArtifactStore, file_fingerprint
+from chasing_random.scoring.shards import (DEFAULT_SHARD_ROWS, PoolRead, TableRun, model_fingerprint, pick_device,
+                                           run_sharded)
+from chasing_random.store import ArtifactStore
 
 CODE_VERSION = "embeddings-1"
 KIND = "embeddings"
@@ -97,14 +91,17 @@ def causal_lm_embeddings(model, tokenizer, texts: list[str], *, pooling: str, ba
 def embedding_table(pool_path: str | Path, model: str = "minilm", *, pooling: str = "mean", field: str = "input",
                     store: ArtifactStore | None = None, batch_size: int = 32, max_length: int = 512,
                     dtype: str = "float32", device: str | None = None, trust_remote_code: bool = False,
-                    shard_rows: int = DEFAULT_SHARD_ROWS, on_shard=None) -> EmbeddingTable:
-    """The embedding table of a pool for one model, pooling and field (cached, resumable)."""
+                    shard_rows: int = DEFAULT_SHARD_ROWS, on_shard=None,
+                    pool_read: PoolRead | None = None) -> EmbeddingTable:
+    """The embedding table of a pool for one model, pooling and field (cached, resumable); ``pool_read``: the
+    pool already read and fingerprinted (``scoring.tables``), else read here."""
     from chasing_random.models.loading import is_sentence_transformer, resolve_model
 
     if pooling not in POOLINGS:
         raise ChaseError(f"unknown --pooling '{pooling}'; valid: {', '.join(POOLINGS)}")
     pool_path = Path(pool_path)
-    pool = read_pool(pool_path)
+    source = PoolRead.of(pool_path, pool_read)
+    pool = source.frame
     texts = texts_of(pool, field)
     store = store or ArtifactStore.default()
     device = pick_device(device)
@@ -131,12 +128,12 @@ def embedding_table(pool_path: str | Path, model: str = "minilm", *, pooling: st
                          "embedding": pa.FixedSizeListArray.from_arrays(pa.array(vectors.ravel()), vectors.shape[1])})
 
     used_pooling = "sentence-transformers" if sentence else pooling
-    key = store.key(KIND, file_fingerprint(pool_path), model_fingerprint(model), used_pooling, field,
+    key = store.key(KIND, source.sha, model_fingerprint(model), used_pooling, field,
                     None if sentence else max_length, None if sentence else dtype, code_version=CODE_VERSION)
     run = run_sharded(store, KIND, key, len(pool), compute, shard_rows=shard_rows, device=device,
                       description=f"embed {pool_path.name}", on_shard=on_shard, work="embedding",
                       lengths=[len(text) for text in texts],
-                      inputs={"pool": str(pool_path), "pool_sha256_16": file_fingerprint(pool_path),
+                      inputs={"pool": str(pool_path), "pool_sha256_16": source.sha,
                               "model": model_fingerprint(model)},
                       config={"pooling": used_pooling, "field": field, "max_length": max_length, "dtype": dtype,
                               "precision": None if sentence else precision.as_dict(), "code_version": CODE_VERSION})

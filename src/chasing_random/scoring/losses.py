@@ -22,13 +22,13 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from chasing_random.data.pool import read_pool
 from chasing_random.data.templates import get_template
 from chasing_random.errors import ChaseError
 from chasing_random.models.loading import LazyCausalLM
-from chasing_random.models.precision import resolve_precision
+from chasing_random.models.precision import Precision, resolve_precision
 from chasing_random.scoring.shards import (
     DEFAULT_SHARD_ROWS,
+    PoolRead,
     TableRun,
     model_fingerprint,
     pick_device,
@@ -200,18 +200,53 @@ def sequence_losses(model, sequences: list[Scored], *, batch_size: int, pad_id: 
     return losses
 
 
+@dataclass(frozen=True)
+class ModelPass:
+    """What the two loss tables share: the pool (read once), the store, the device, the resolved precision
+    and the model with its tokenizer (loaded on first use, in the worker that runs a shard)."""
+
+    source: PoolRead
+    store: ArtifactStore
+    device: str
+    precision: Precision
+    model: str
+    model_and_tokenizer: LazyCausalLM
+
+    @classmethod
+    def prepare(cls, pool_path: str | Path, model: str, *, store: ArtifactStore | None, dtype: str,
+                device: str | None, trust_remote_code: bool, pool_read: PoolRead | None) -> "ModelPass":
+        device = pick_device(device)
+        precision = resolve_precision(dtype, device)
+        lazy = LazyCausalLM(model, dtype=precision.dtype, device=device, trust_remote_code=trust_remote_code)
+        return cls(PoolRead.of(Path(pool_path), pool_read), store or ArtifactStore.default(), device, precision,
+                   model, lazy)
+
+    def batch(self, rows: np.ndarray):
+        """The model, its tokenizer and the pool rows of one shard."""
+        lm, tokenizer = self.model_and_tokenizer()
+        return lm, tokenizer, self.source.frame.iloc[rows]
+
+    def run(self, kind: str, key: str, compute, *, lengths, config: dict, **options) -> TableRun:
+        """The table, sharded and resumable in the store, its manifest naming the pool and model it came from."""
+        return run_sharded(self.store, kind, key, len(self.source.frame), compute, device=self.device,
+                           lengths=lengths, config=config, **options,
+                           inputs={"pool": str(self.source.path), "pool_sha256_16": self.source.sha,
+                                   "model": model_fingerprint(self.model)})
+
+
 def text_lengths(*columns) -> np.ndarray:
     """Characters per row over the given text columns: the cheap length that shards are bucketed by."""
     return sum(np.fromiter((len(text) for text in column), dtype=np.int64, count=len(column)) for column in columns)
 
 
 def loss_key(store: ArtifactStore, pool_path: Path, model: str, template: str | None, max_length: int, dtype: str,
-             reference: str | None = None, direct_prefix: str | None = None) -> str:
+             reference: str | None = None, direct_prefix: str | None = None, *, pool_sha: str | None = None) -> str:
     """The store key of a loss table: pool bytes, model weights, template, L, dtype, code version and the
-    reference mode and direct prefix (only when set, so the default tables keep their keys)."""
+    reference mode and direct prefix (only when set, so the default tables keep their keys). ``pool_sha``: the
+    pool's fingerprint when the caller has it already."""
     options = {k: v for k, v in (("reference", reference), ("direct_prefix", direct_prefix)) if v is not None}
-    return store.key(KIND, file_fingerprint(pool_path), model_fingerprint(model), template, max_length, dtype,
-                     *([options] if options else []), code_version=CODE_VERSION)
+    return store.key(KIND, pool_sha or file_fingerprint(pool_path), model_fingerprint(model), template, max_length,
+                     dtype, *([options] if options else []), code_version=CODE_VERSION)
 
 
 def reference_sequences(part, pool_path: Path, tokenizer, reference: str, max_length: int):
@@ -232,7 +267,7 @@ def loss_table(pool_path: str | Path, model: str, template: str | None, max_leng
                store: ArtifactStore | None = None, batch_size: int = 8, dtype: str = "float32",
                out: str | Path | None = None, device: str | None = None, trust_remote_code: bool = False,
                shard_rows: int = DEFAULT_SHARD_ROWS, on_shard=None, reference: str | None = None,
-               direct_prefix: str | None = None) -> TableRun:
+               direct_prefix: str | None = None, pool_read: PoolRead | None = None) -> TableRun:
     """The loss table of a pool (``id, loss_cond, loss_direct, n_response_tokens, truncated``).
 
     Cached in the store and resumable shard by shard; ``out`` also writes it (and a manifest) there.
@@ -240,6 +275,7 @@ def loss_table(pool_path: str | Path, model: str, template: str | None, max_leng
     ``reference`` (``scoring.reference.REFERENCES``) builds the authors' own texts instead of a template's
     (``template`` must then be None) and adds ``n_direct_tokens`` and ``excluded`` (a reason or null).
     ``direct_prefix`` replaces the template's direct-pass prefix (see docs/scoring.md on chat models).
+    ``pool_read``: the pool already read and fingerprinted (``scoring.tables``), else read here.
     """
     if reference is not None and direct_prefix is not None:
         raise ChaseError("--direct-prefix and --reference exclude each other: a reference mode uses the authors' own")
@@ -260,17 +296,12 @@ def loss_table(pool_path: str | Path, model: str, template: str | None, max_leng
         raise ChaseError(f"--max-length must be at least 2, got {max_length}")
     if batch_size < 1:
         raise ChaseError(f"--batch-size must be positive, got {batch_size}")
-    pool_path = Path(pool_path)
-    pool = read_pool(pool_path)
-    store = store or ArtifactStore.default()
-    device = pick_device(device)
-    precision = resolve_precision(dtype, device)
-    dtype = precision.dtype
-    model_and_tokenizer = LazyCausalLM(model, dtype=dtype, device=device, trust_remote_code=trust_remote_code)
+    run_on = ModelPass.prepare(pool_path, model, store=store, dtype=dtype, device=device,
+                               trust_remote_code=trust_remote_code, pool_read=pool_read)
+    pool_path, pool, precision = run_on.source.path, run_on.source.frame, run_on.precision
 
     def compute(rows: np.ndarray) -> pa.Table:
-        lm, tokenizer = model_and_tokenizer()
-        part = pool.iloc[rows]
+        lm, tokenizer, part = run_on.batch(rows)
         extra = {}
         if reference is None:
             cond, direct, kept, truncated = build_sequences(list(part["input"]), list(part["target"]), tokenizer,
@@ -284,21 +315,20 @@ def loss_table(pool_path: str | Path, model: str, template: str | None, max_leng
         bad = scored & ~(np.isfinite(loss_cond) & np.isfinite(loss_direct))
         if bad.any():
             raise ChaseError(f"{pool_path}: non-finite loss for row id {part['id'].iloc[int(np.argmax(bad))]} "
-                             f"(model {model}, dtype {dtype}); try --dtype float32")
+                             f"(model {model}, dtype {precision.dtype}); try --dtype float32")
         return pa.table({"id": list(part["id"]), "loss_cond": pa.array(loss_cond, from_pandas=True),
                          "loss_direct": pa.array(loss_direct, from_pandas=True), "n_response_tokens": kept,
                          "truncated": truncated, **extra}, schema=REFERENCE_SCHEMA if extra else LOSS_SCHEMA)
 
-    key = loss_key(store, pool_path, model, template, max_length, dtype, reference, direct_prefix)
-    config = {"model": model, "template": template, "max_length": max_length, "dtype": dtype,
+    key = loss_key(run_on.store, pool_path, model, template, max_length, precision.dtype, reference, direct_prefix,
+                   pool_sha=run_on.source.sha)
+    config = {"model": model, "template": template, "max_length": max_length, "dtype": precision.dtype,
               "precision": precision.as_dict(), "code_version": CODE_VERSION,
               **({"reference": reference} if reference else {}),
               **({"direct_prefix": direct_prefix} if direct_prefix is not None else {})}
-    run = run_sharded(store, KIND, key, len(pool), compute, shard_rows=shard_rows,
-                      description=f"losses {pool_path.name}" + (f" ({reference})" if reference else ""),
-                      device=device, on_shard=on_shard, lengths=text_lengths(pool["input"], pool["target"]),
-                      inputs={"pool": str(pool_path), "pool_sha256_16": file_fingerprint(pool_path),
-                              "model": model_fingerprint(model)}, config=config)
+    run = run_on.run(KIND, key, compute, shard_rows=shard_rows, on_shard=on_shard,
+                     description=f"losses {pool_path.name}" + (f" ({reference})" if reference else ""),
+                     lengths=text_lengths(pool["input"], pool["target"]), config=config)
     if out is not None:
         export_table(run, Path(out))
     return run
@@ -312,22 +342,17 @@ INSTRUCTION_SCHEMA = pa.schema([("id", pa.string()), ("loss", pa.float64()), ("n
 def instruction_loss_table(pool_path: str | Path, model: str, max_length: int, *,
                            store: ArtifactStore | None = None, batch_size: int = 8, dtype: str = "float32",
                            device: str | None = None, trust_remote_code: bool = False,
-                           shard_rows: int = DEFAULT_SHARD_ROWS) -> TableRun:
+                           shard_rows: int = DEFAULT_SHARD_ROWS, pool_read: PoolRead | None = None) -> TableRun:
     """Each instruction's mean token loss and perplexity under a model (Cherry's pre-experience step).
 
     The sequence is BOS (EOS without one) + the input's tokens cut to L - 1, every input token scored.
     """
-    pool_path = Path(pool_path)
-    pool = read_pool(pool_path)
-    store = store or ArtifactStore.default()
-    device = pick_device(device)
-    precision = resolve_precision(dtype, device)
-    dtype = precision.dtype
-    model_and_tokenizer = LazyCausalLM(model, dtype=dtype, device=device, trust_remote_code=trust_remote_code)
+    run_on = ModelPass.prepare(pool_path, model, store=store, dtype=dtype, device=device,
+                               trust_remote_code=trust_remote_code, pool_read=pool_read)
+    pool_path, precision = run_on.source.path, run_on.precision
 
     def compute(rows: np.ndarray) -> pa.Table:
-        lm, tokenizer = model_and_tokenizer()
-        part = pool.iloc[rows]
+        lm, tokenizer, part = run_on.batch(rows)
         prefix = fallback_prefix(tokenizer)
         encoded = tokenizer(list(part["input"]), add_special_tokens=False)["input_ids"]
         sequences = [Scored(prefix + ids[:max_length - 1], 1, len(ids[:max_length - 1])) for ids in encoded]
@@ -339,15 +364,13 @@ def instruction_loss_table(pool_path: str | Path, model: str, max_length: int, *
         return pa.table({"id": list(part["id"]), "loss": pa.array(losses, from_pandas=True), "n_tokens": counts,
                          "perplexity": pa.array(np.exp(losses), from_pandas=True)}, schema=INSTRUCTION_SCHEMA)
 
-    key = store.key(INSTRUCTION_KIND, file_fingerprint(pool_path), model_fingerprint(model), max_length, dtype,
-                    code_version=CODE_VERSION)
-    return run_sharded(store, INSTRUCTION_KIND, key, len(pool), compute, shard_rows=shard_rows, device=device,
-                       lengths=text_lengths(pool["input"]),
-                       description=f"instruction perplexity {pool_path.name}",
-                       inputs={"pool": str(pool_path), "pool_sha256_16": file_fingerprint(pool_path),
-                               "model": model_fingerprint(model)},
-                       config={"model": model, "max_length": max_length, "dtype": dtype,
-                               "precision": precision.as_dict(), "code_version": CODE_VERSION})
+    key = run_on.store.key(INSTRUCTION_KIND, run_on.source.sha, model_fingerprint(model), max_length, precision.dtype,
+                           code_version=CODE_VERSION)
+    return run_on.run(INSTRUCTION_KIND, key, compute, shard_rows=shard_rows,
+                      lengths=text_lengths(run_on.source.frame["input"]),
+                      description=f"instruction perplexity {pool_path.name}",
+                      config={"model": model, "max_length": max_length, "dtype": precision.dtype,
+                              "precision": precision.as_dict(), "code_version": CODE_VERSION})
 
 
 def export_table(run: TableRun, out: Path) -> None:

@@ -17,13 +17,13 @@ from typing import Callable
 import pandas as pd
 import pyarrow as pa
 
-from chasing_random.data.pool import read_pool, subsample_indices
+from chasing_random.data.pool import subsample_indices
 from chasing_random.errors import ChaseError
 from chasing_random.judges.base import Judge, JudgeReply
 from chasing_random.judges.parse import get_parser
 from chasing_random.results import Spend, api_spend
-from chasing_random.scoring.shards import TableRun, forget_shards, model_fingerprint, run_sharded
-from chasing_random.store import ArtifactStore, file_fingerprint, fingerprint
+from chasing_random.scoring.shards import PoolRead, TableRun, forget_shards, model_fingerprint, run_sharded
+from chasing_random.store import ArtifactStore, fingerprint
 from chasing_random.ui import console
 
 CODE_VERSION = "ratings-1"
@@ -73,10 +73,12 @@ TABLE_SCHEMA = pa.schema([("id", pa.string()), ("score", pa.float64()), ("argmax
 
 @dataclass
 class RatingTable:
-    """Per-row scores (NaN for failures) with argmax, failure reason, raw reply and cost columns."""
+    """Per-row scores (NaN for failures) with argmax, failure reason, raw reply and cost columns, and the
+    judge that made them."""
 
     frame: pd.DataFrame
     run: TableRun
+    judge: Judge
 
     @property
     def failures(self) -> pd.DataFrame:
@@ -85,13 +87,13 @@ class RatingTable:
     def failure_rate(self) -> float:
         return len(self.failures) / max(1, len(self.frame))
 
-    def cost(self, judge: Judge) -> Spend:
+    def cost(self) -> Spend:
         """What the table cost: device hours for a local judge; for an API judge the input and output
         tokens, under the judge's model name (the key the report prices)."""
         f = self.frame
         device = self.run.cost.get("device", "cpu")
-        if judge.is_api:
-            return api_spend(judge.model, int(f["prompt_tokens"].sum()), int(f["completion_tokens"].sum()), device)
+        if self.judge.is_api:
+            return api_spend(self.judge.model, int(f["prompt_tokens"].sum()), int(f["completion_tokens"].sum()), device)
         return Spend(device=device, device_hours=float(self.run.manifest.get("cost", {}).get("device_hours", 0.0)))
 
     def api_price_usd(self) -> float:
@@ -122,18 +124,19 @@ def _row(row_id: str, reply: JudgeReply, score: float | None, argmax: str | None
 
 def _judge_table(kind: str, pool_path: Path, judge: Judge, ids: list[str] | None, config: dict,
                  rate: Callable[[pd.DataFrame], list[dict]], store: ArtifactStore,
-                 retry_failed: bool = True) -> RatingTable:
+                 retry_failed: bool = True, pool_read: PoolRead | None = None) -> RatingTable:
     """Run ``rate`` over the rows (all, or ``ids`` in pool order) shard by shard, cached in the store.
 
     A stored failure records what happened, it is not a verdict: by default (``retry_failed``) the
     shards of a stored table that hold failed rows are recomputed; answered rows come back from the
     judge's response cache and only the failed calls are made again.
     """
-    pool = read_pool(pool_path)
+    source = PoolRead.of(pool_path, pool_read)
+    pool = source.frame
     if ids is not None:
         wanted = set(ids)
         pool = pool[pool["id"].isin(wanted)].reset_index(drop=True)
-    key = store.key(kind, file_fingerprint(pool_path), judge_identity(judge), config,
+    key = store.key(kind, source.sha, judge_identity(judge), config,
                     None if ids is None else fingerprint(sorted(ids)), code_version=CODE_VERSION)
 
     def compute(rows) -> pa.Table:
@@ -159,10 +162,10 @@ def _judge_table(kind: str, pool_path: Path, judge: Judge, ids: list[str] | None
     run = run_sharded(store, kind, key, len(pool), compute, shard_rows=JUDGE_SHARD_ROWS,
                       description=f"{kind} {Path(pool_path).name}", work="judging",
                       lengths=[len(a) + len(b) for a, b in zip(pool["input"], pool["target"])] if local else None,
-                      inputs={"pool": str(pool_path), "pool_sha256_16": file_fingerprint(pool_path)},
+                      inputs={"pool": str(pool_path), "pool_sha256_16": source.sha},
                       config={"judge": judge_identity(judge), **config, "rows": len(pool),
                               "code_version": CODE_VERSION})
-    return RatingTable(run.table.to_pandas(), run)
+    return RatingTable(run.table.to_pandas(), run, judge)
 
 
 def alpagasus_conversation(prompt: str, row) -> list[dict]:
@@ -174,7 +177,8 @@ def alpagasus_conversation(prompt: str, row) -> list[dict]:
 
 def alpagasus_ratings(pool_path: str | Path, judge: Judge, *, prompt: str = "study", parse: str = "first-number",
                       mode: str = "forward", ids: list[str] | None = None,
-                      store: ArtifactStore | None = None, retry_failed: bool = True) -> RatingTable:
+                      store: ArtifactStore | None = None, retry_failed: bool = True,
+                      pool_read: PoolRead | None = None) -> RatingTable:
     """AlpaGasus 0-5 accuracy ratings: ``forward`` = expected value over "0".."5" (argmax kept too),
     ``generate`` = the parsed reply text (``parse``: first-number, or the study's buggy ``paper``)."""
     if prompt not in ALPAGASUS_PROMPTS:
@@ -207,11 +211,12 @@ def alpagasus_ratings(pool_path: str | Path, judge: Judge, *, prompt: str = "stu
     config = {"prompt": prompt, "mode": mode, "parse": parse if mode == "generate" else None,
               "max_tokens": settings["max_tokens"] if mode == "generate" else None}
     return _judge_table("judge-ratings", Path(pool_path), judge, ids, config, rate, store or ArtifactStore.default(),
-                        retry_failed)
+                        retry_failed, pool_read)
 
 
 def deita_scores(pool_path: str | Path, judge: Judge, kind: str, *, ids: list[str] | None = None,
-                 store: ArtifactStore | None = None, retry_failed: bool = True) -> RatingTable:
+                 store: ArtifactStore | None = None, retry_failed: bool = True,
+                 pool_read: PoolRead | None = None) -> RatingTable:
     """DEITA complexity (instruction only) or quality (instruction + response) scores: the expected
     value over "1".."6" at the first generated position, from one batched forward pass per row."""
     if kind not in DEITA_PROMPTS:
@@ -230,7 +235,7 @@ def deita_scores(pool_path: str | Path, judge: Judge, kind: str, *, ids: list[st
         return out
 
     return _judge_table("deita-scores", Path(pool_path), judge, ids, {"score": kind}, rate,
-                        store or ArtifactStore.default(), retry_failed)
+                        store or ArtifactStore.default(), retry_failed, pool_read)
 
 
 def failure_summary(table: RatingTable, max_failure_rate: float, what: str) -> str:
@@ -262,7 +267,8 @@ ASKLLM_FLOOR = 1e-30  # log(0) would not survive JSON; a probability below this 
 
 
 def askllm_scores(pool_path: str | Path, judge: Judge, *, ids: list[str] | None = None,
-                  store: ArtifactStore | None = None, retry_failed: bool = False) -> RatingTable:
+                  store: ArtifactStore | None = None, retry_failed: bool = False,
+                  pool_read: PoolRead | None = None) -> RatingTable:
     """Ask-LLM: log P("yes" | yes or no) to "is this a good training example?", one forward (``choose``) per row.
 
     ``argmax`` keeps the likelier answer. Local judges read it from the next-token logits, endpoints
@@ -283,4 +289,4 @@ def askllm_scores(pool_path: str | Path, judge: Judge, *, ids: list[str] | None 
         return out
 
     return _judge_table("askllm-scores", Path(pool_path), judge, ids, {"prompt": "askllm-1"}, rate,
-                        store or ArtifactStore.default(), retry_failed)
+                        store or ArtifactStore.default(), retry_failed, pool_read)

@@ -25,6 +25,7 @@ from chasing_random.sharding import run_shards, shard_layout, shard_seconds
 from chasing_random.store import (
     ArtifactStore,
     atomic_path,
+    file_fingerprint,
     manifest_path,
     read_manifest,
     write_manifest,
@@ -49,6 +50,28 @@ class TableRun:
     def frame(self):
         """The table as a pandas DataFrame (nulls become NaN in float columns)."""
         return self.table.to_pandas()
+
+
+@dataclass(frozen=True)
+class PoolRead:
+    """A pool file read once: its rows (a DataFrame) and the fingerprint of its bytes that keys its tables.
+
+    ``scoring.tables.ScoreTables`` hands one to every table builder so a selection reads and hashes
+    its pool once; a builder called on its own reads the file itself (``PoolRead.of``).
+    """
+
+    path: Path
+    frame: object
+    sha: str
+
+    @classmethod
+    def of(cls, path: str | Path, given: "PoolRead | None" = None) -> "PoolRead":
+        """``given`` when the caller already read the pool, else the file read and hashed now."""
+        if given is not None:
+            return given
+        from chasing_random.data.pool import read_pool
+
+        return cls(Path(path), read_pool(path), file_fingerprint(path))
 
 
 def zero_cost(device: str = "cpu") -> dict:

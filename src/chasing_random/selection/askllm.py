@@ -7,9 +7,7 @@ excluded with their reason and ties are broken by a seeded shuffle.
 
 from __future__ import annotations
 
-from chasing_random.errors import ChaseError
-from chasing_random.scoring.ratings import askllm_scores, failure_summary, sample_ids
-from chasing_random.selection.alpagasus import judged_rows
+from chasing_random.selection.alpagasus import judge_cost, judged_rows, required_judge
 from chasing_random.selection.base import Ranking, SelectionContext, rank_by_score, register
 
 
@@ -17,21 +15,14 @@ from chasing_random.selection.base import Ranking, SelectionContext, rank_by_sco
 def askllm(ctx: SelectionContext) -> Ranking:
     """Ask-LLM: log P(yes) to "is this a good training example?" from one judge forward, highest first."""
     o = ctx.options
-    spec = ctx.judge(o.judge)
-    if spec is None:
-        raise ChaseError("askllm needs --judge, e.g. local:smollm2-135m-instruct or openai:gpt-4o-mini")
-    judge = spec.build()
-    pool_ids = list(ctx.pool["id"])
-    sampled = sample_ids(pool_ids, o.score_limit, o.seed)
-    table = askllm_scores(ctx.pool_path, judge, ids=sampled, store=ctx.store, retry_failed=o.retry_failed)
-    summary = failure_summary(table, o.max_failure_rate, "askllm judge")
-    frame = table.frame
-    ok, excluded = judged_rows(frame, pool_ids, sampled, o.score_limit)
+    spec = required_judge(ctx, "askllm", "local:smollm2-135m-instruct or openai:gpt-4o-mini")
+    sampled = ctx.tables.sample_ids(o.score_limit, o.seed)
+    table = ctx.tables.askllm(spec, ids=sampled, retry_failed=o.retry_failed)
+    summary, ok, excluded = judged_rows(ctx, table, sampled, "askllm judge")
     ids = rank_by_score(list(ok["id"]), ok["score"].to_numpy(), o.seed)
     scores = dict(zip(ok["id"], ok["score"].astype(float)))
-    info = {"judge": judge.name, "scored": len(frame), "failed": len(table.failures),
+    info = {"judge": table.judge.name, "scored": len(table.frame), "failed": len(table.failures),
             "yes_share": float((ok["argmax"] == "yes").mean()) if len(ok) else None,
             "score_table": str(table.run.path)}
     return Ranking(ids, excluded=excluded, scores={i: scores[i] for i in ids}, info=info, warnings=[summary],
-                   cost={**table.cost(judge).record(), "api_price_usd": table.api_price_usd(),
-                         "cached_replies": int(frame["cached"].sum())})
+                   cost=judge_cost(table))

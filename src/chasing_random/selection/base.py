@@ -1,6 +1,7 @@
 """The selection framework: a strategy returns a ``Ranking``; budgets are prefixes of it.
 
-Strategies never load models themselves: they ask scoring functions for cached score tables.
+Strategies never load models, build judges or train: they ask the context's ``tables``
+(``scoring.tables.ScoreTables``) for cached score tables.
 ``write_selection`` turns a ranking into the subset files, the full ranking file and a manifest.
 """
 
@@ -17,14 +18,14 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from chasing_random.data.pool import open_pool, pool_batches, pool_column, pool_name, read_pool
+from chasing_random.data.pool import open_pool, pool_batches, pool_name
 from chasing_random.errors import ChaseError
 from chasing_random.judges.factory import CACHE_FOLDER, JudgeSpec, parse_judge_options
+from chasing_random.scoring.tables import ScoreTables
 from chasing_random.store import (
     ArtifactStore,
     atomic_path,
     ensure_folder,
-    file_fingerprint,
     write_manifest,
 )
 
@@ -136,17 +137,19 @@ def validate_options(options: dict[str, Any]) -> dict[str, Any]:
 
 
 class SelectionContext:
-    """What a strategy sees: the pool, its path, the budgets asked for, options, the store and the
-    run's default judge (the experiment's ``judge``; None from ``chase select``).
+    """What a strategy sees: the pool's score tables (``tables``, which also read the pool), the budgets
+    asked for, options, the store and the run's default judge (the experiment's ``judge``; None from
+    ``chase select``).
 
-    ``pool`` (a DataFrame) is read on first use; strategies that need only some columns read them with
-    ``column`` and ``column_chunks``, so a million-row pool is never held whole.
+    ``pool`` (a DataFrame) is read on first use, once for every table and seed; strategies that need
+    only some columns read them with ``column`` and ``column_chunks``, so a million-row pool is never
+    held whole.
     """
 
     def __init__(self, pool_path: Path, pool: pd.DataFrame | None, budgets: list[int], options: SelectOptions,
-                 store: ArtifactStore, default_judge: JudgeSpec | None = None):
+                 store: ArtifactStore, default_judge: JudgeSpec | None = None, tables: ScoreTables | None = None):
         self.pool_path = Path(pool_path)
-        self._pool = pool
+        self.tables = tables or ScoreTables(self.pool_path, store, pool)
         self.budgets = budgets
         self.options = options
         self.store = store
@@ -154,25 +157,19 @@ class SelectionContext:
 
     @property
     def pool(self) -> pd.DataFrame:
-        if self._pool is None:
-            self._pool = read_pool(self.pool_path)
-        return self._pool
+        return self.tables.pool
 
     @property
     def num_rows(self) -> int:
-        return len(self._pool) if self._pool is not None else open_pool(self.pool_path).metadata.num_rows
+        return self.tables.num_rows
 
     def column(self, name: str) -> list:
         """One pool column as a list, without reading the others."""
-        return list(self._pool[name]) if self._pool is not None else pool_column(self.pool_path, name)
+        return self.tables.column(name)
 
     def column_chunks(self, name: str) -> Iterator[list]:
         """One pool column in consecutive chunks of rows."""
-        if self._pool is not None:
-            yield list(self._pool[name])
-            return
-        for table in pool_batches(self.pool_path, [name]):
-            yield table.column(name).to_pylist()
+        return self.tables.column_chunks(name)
 
     def judge(self, spec: str | None, fallback: str | None = None) -> JudgeSpec | None:
         """The judge a strategy uses: ``spec`` (a bare name means local) with ``judge_options``, else the
@@ -383,7 +380,7 @@ def write_selection(ranking: Ranking, ctx: SelectionContext, strategy: str, out_
     manifest_file = out_dir / f"{stem}.manifest.json"
     manifest = write_manifest(
         manifest_file.with_name(stem), kind="selection",
-        inputs={"pool": str(ctx.pool_path), "pool_sha256_16": file_fingerprint(ctx.pool_path)},
+        inputs={"pool": str(ctx.pool_path), "pool_sha256_16": ctx.tables.fingerprint},
         config={"strategy": strategy, "label": label, "seed": seed, "budgets": ctx.budgets, "options": vars(ctx.options)},
         started=started,
         extra={"pool_rows": ctx.num_rows, "ranked": len(ranking.ids), "excluded": excluded_counts,
@@ -413,15 +410,14 @@ def select(pool_path: str | Path, strategy: str, budgets: list[int], out_dir: st
         budgets = [pool_rows]
     if not budgets:
         raise ChaseError("give at least one budget (--budgets 1000,5000)")
-    manifests, pool = [], None
+    manifests = []
+    tables = ScoreTables(pool_path, store or ArtifactStore.default())  # read and hashed once for every seed
     if any(seed < 0 for seed in (seeds or [options.seed])):
         raise ChaseError(f"--seed/--seeds: seeds are non-negative integers, got {seeds or options.seed}")
     for seed in (seeds or [options.seed]):
         started = time.time()
         opts = SelectOptions(**{**vars(options), "seed": seed})
-        ctx = SelectionContext(pool_path, pool, sorted(set(budgets)), opts, store or ArtifactStore.default(),
-                               default_judge)
-        pool = ctx._pool  # a strategy that read the whole pool shares it with the next seed
+        ctx = SelectionContext(pool_path, None, sorted(set(budgets)), opts, tables.store, default_judge, tables)
         ranking = spec.rank(ctx)
         contamination = apply_contamination(ranking, ctx)
         manifests.append(write_selection(ranking, ctx, strategy, Path(out_dir),

@@ -7,7 +7,7 @@ import numpy as np
 
 from chasing_random.errors import ChaseError
 from chasing_random.results import Spend
-from chasing_random.scoring.ratings import deita_scores, failure_summary, sample_ids
+from chasing_random.scoring.ratings import failure_summary
 from chasing_random.selection.alpagasus import failure_reason
 from chasing_random.selection.base import Ranking, SelectionContext, register
 from chasing_random.selection.diversity import diversity_walk, underflow_report
@@ -35,13 +35,12 @@ def deita(ctx: SelectionContext) -> Ranking:
     warnings, cost, per_kind, info = [], Spend(), {}, {}
     api_price = 0.0
     failed: set[str] = set()
-    pool_ids = list(ctx.pool["id"])
-    sampled = sample_ids(pool_ids, o.score_limit, o.seed)
+    pool_ids = ctx.column("id")
+    sampled = ctx.tables.sample_ids(o.score_limit, o.seed)
     if sampled is not None:
         excluded[f"not scored (--score-limit {o.score_limit})"] = sorted(set(pool_ids) - set(sampled))
     for kind in kinds:
-        judge = scorer_spec(ctx, kind).build()
-        table = deita_scores(ctx.pool_path, judge, kind, ids=sampled, store=ctx.store, retry_failed=o.retry_failed)
+        table = ctx.tables.deita(scorer_spec(ctx, kind), kind, ids=sampled, retry_failed=o.retry_failed)
         warnings.append(failure_summary(table, o.max_failure_rate, f"deita {kind} scorer"))
         frame = table.frame
         for row_id, failure in zip(frame["id"], frame["failure"]):
@@ -49,17 +48,15 @@ def deita(ctx: SelectionContext) -> Ranking:
                 failed.add(row_id)
                 excluded.setdefault(f"{kind} {failure_reason(failure)}", []).append(row_id)
         per_kind[kind] = dict(zip(frame["id"], frame["score"]))
-        cost = cost.plus(table.cost(judge))
+        cost = cost.plus(table.cost())
         api_price += table.api_price_usd()
-        info[f"{kind}_scorer"] = judge.name
+        info[f"{kind}_scorer"] = table.judge.name
         info[f"{kind}_table"] = str(table.run.path)
     ids = [i for i in (sampled if sampled is not None else pool_ids) if i not in failed]
     scores = np.array([np.prod([per_kind[k][i] for k in kinds]) for i in ids], dtype=np.float64)
 
-    from chasing_random.scoring.embeddings import embedding_table
-
-    table = embedding_table(ctx.pool_path, o.embedder, pooling=o.pooling, field="both", store=ctx.store,
-                            batch_size=o.batch_size, dtype=o.dtype, trust_remote_code=o.trust_remote_code)
+    table = ctx.tables.embeddings(o.embedder, pooling=o.pooling, field="both", batch_size=o.batch_size,
+                                  dtype=o.dtype, trust_remote_code=o.trust_remote_code)
     row_of = {row_id: n for n, row_id in enumerate(table.ids)}
     vectors = table.vectors[[row_of[i] for i in ids]] if ids else np.zeros((0, table.vectors.shape[1]), np.float32)
     budget = max(ctx.budgets)

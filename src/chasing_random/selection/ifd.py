@@ -7,50 +7,19 @@ the warning when most IFD values exceed 1.
 from __future__ import annotations
 
 import heapq
-from pathlib import Path
 
 import numpy as np
-import pyarrow as pa
-import pyarrow.parquet as pq
 
 from chasing_random.errors import ChaseError
-from chasing_random.scoring.losses import ifd, loss_table, mostly_above_one
-from chasing_random.scoring.ratings import sample_ids
+from chasing_random.scoring.losses import ifd, mostly_above_one
 from chasing_random.scoring.reference import SUPERFILTERING
 from chasing_random.scoring.shards import TableRun
+from chasing_random.scoring.tables import cost_to_make, table_info
 from chasing_random.selection.base import Ranking, SelectionContext, register
-from chasing_random.store import atomic_path, file_fingerprint
 
 SMALL_MODEL = "smollm2-135m-instruct"  # Superfiltering used GPT-2, which no offline package ships.
 SUPERFILTER_MAX_LENGTH = 1024  # Superfiltering's default max_length
 GAIN_CHUNK = 2048
-
-
-def table_info(run: TableRun) -> dict:
-    """What a selection manifest says about a score table it used."""
-    return {"path": str(run.path), "reused": run.reused, "cost_to_make": run.manifest.get("cost")}
-
-
-def cost_to_make(*runs: TableRun) -> dict:
-    """Device-hours the given tables cost to make, the same whether this call computed or reused them."""
-    costs = [r.manifest.get("cost") or {} for r in runs]
-    return {"device": costs[0].get("device", runs[0].cost["device"]),
-            "device_hours": sum(float(c.get("device_hours", 0.0)) for c in costs), "api_tokens": {}}
-
-
-def scoring_pool(ctx: SelectionContext) -> tuple[Path, list[str]]:
-    """The pool file to score: the pool itself, or with ``--score-limit N`` a seeded sample of N rows
-    written once to the store; returns it with the ids left unscored."""
-    sampled = sample_ids(list(ctx.pool["id"]), ctx.options.score_limit, ctx.options.seed)
-    if sampled is None:
-        return ctx.pool_path, []
-    key = ctx.store.key("score-sample", file_fingerprint(ctx.pool_path), ctx.options.score_limit, ctx.options.seed)
-    path = ctx.store.path("score-sample", key, ctx.pool_path.name)
-    if not path.exists():
-        chosen = set(sampled)
-        with atomic_path(path) as tmp:
-            pq.write_table(pa.Table.from_pandas(ctx.pool[ctx.pool["id"].isin(chosen)], preserve_index=False), tmp)
-    return path, sorted(set(ctx.pool["id"]) - set(sampled))
 
 
 def rank_by_ifd(ctx: SelectionContext, run: TableRun, kind: str, *, inclusive: bool,
@@ -122,11 +91,9 @@ def diversify(ctx: SelectionContext, ranking: Ranking) -> Ranking:
 
     The greedy order fills the budgets; the other kept rows follow in IFD order.
     """
-    from chasing_random.scoring.embeddings import embedding_table
-
     opts = ctx.options
-    embedded = embedding_table(ctx.pool_path, opts.embedder, pooling=opts.pooling, field="input", store=ctx.store,
-                               batch_size=max(opts.batch_size, 32), trust_remote_code=opts.trust_remote_code)
+    embedded = ctx.tables.embeddings(opts.embedder, pooling=opts.pooling, field="input",
+                                     batch_size=max(opts.batch_size, 32), trust_remote_code=opts.trust_remote_code)
     row = {i: n for n, i in enumerate(embedded.ids)}
     candidates = ranking.ids[:2 * max(ctx.budgets)]
     order = facility_location_order(embedded.vectors[[row[i] for i in candidates]], max(ctx.budgets))
@@ -159,10 +126,10 @@ def superfilter(ctx: SelectionContext) -> Ranking:
     """Superfiltering: IFD = exp(loss_cond - loss_direct) with a small model, keep IFD < 1, highest first."""
     opts = ctx.options
     template, reference = reference_option(opts, "superfilter", (SUPERFILTERING,), "none")
-    pool_path, unscored = scoring_pool(ctx)
-    run = loss_table(pool_path, opts.model or SMALL_MODEL, template, opts.max_length or SUPERFILTER_MAX_LENGTH,
-                     store=ctx.store, batch_size=opts.batch_size, dtype=opts.dtype,
-                     trust_remote_code=opts.trust_remote_code, reference=reference, direct_prefix=opts.direct_prefix)
+    tables, unscored = ctx.tables.sampled(opts.score_limit, opts.seed)
+    run = tables.losses(opts.model or SMALL_MODEL, template, opts.max_length or SUPERFILTER_MAX_LENGTH,
+                        batch_size=opts.batch_size, dtype=opts.dtype, trust_remote_code=opts.trust_remote_code,
+                        reference=reference, direct_prefix=opts.direct_prefix)
     ranking = rank_by_ifd(ctx, run, "superfilter", inclusive=False, drop_truncated=False, unscored=unscored)
     if not opts.diversity:
         return ranking

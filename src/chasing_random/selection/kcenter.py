@@ -69,12 +69,11 @@ def kcenter_reference(vectors: np.ndarray, budget: int, first: int) -> list[int]
 @register("kcenter")
 def kcenter(ctx: SelectionContext) -> Ranking:
     """k-center greedy: repeatedly the row farthest from those taken (cosine, --embedder embeddings)."""
-    from chasing_random.scoring.embeddings import embedding_table
-    from chasing_random.selection.ifd import cost_to_make, table_info
+    from chasing_random.scoring.tables import cost_to_make, table_info
 
     o = ctx.options
-    table = embedding_table(ctx.pool_path, o.embedder, pooling=o.pooling, field=o.embed_field, store=ctx.store,
-                            batch_size=max(o.batch_size, 32), dtype=o.dtype, trust_remote_code=o.trust_remote_code)
+    table = ctx.tables.embeddings(o.embedder, pooling=o.pooling, field=o.embed_field, batch_size=max(o.batch_size, 32),
+                                  dtype=o.dtype, trust_remote_code=o.trust_remote_code)
     ids = np.array(table.ids)
     if list(ids) != list(ctx.pool["id"]):
         raise ChaseError(f"embedding table {table.run.path} does not match pool {ctx.pool_path}")

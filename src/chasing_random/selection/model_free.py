@@ -50,22 +50,13 @@ def strict_random(ctx: SelectionContext) -> Ranking:
 
 def response_lengths(ctx: SelectionContext) -> np.ndarray:
     """Response length per row: characters (the study), or tokens of ``--tokenizer``; read chunk by chunk."""
-    unit, tokenizer = ctx.options.length_unit, None
+    unit = ctx.options.length_unit
     if unit not in ("chars", "tokens"):
         raise ChaseError(f"unknown --length-unit '{unit}'; valid: chars, tokens")
-    if unit == "tokens":
-        if not ctx.options.tokenizer:
-            raise ChaseError("--length-unit tokens needs --tokenizer NAME")
-        from chasing_random.models.loading import load_tokenizer
-
-        tokenizer = load_tokenizer(ctx.options.tokenizer, trust_remote_code=ctx.options.trust_remote_code)
-    lengths: list[int] = []
-    for targets in ctx.column_chunks("target"):
-        if tokenizer is None:
-            lengths.extend(len(t) for t in targets)
-        else:
-            lengths.extend(len(ids) for ids in tokenizer(targets, add_special_tokens=False)["input_ids"])
-    return np.array(lengths, dtype=np.int64)
+    if unit == "tokens" and not ctx.options.tokenizer:
+        raise ChaseError("--length-unit tokens needs --tokenizer NAME")
+    return ctx.tables.lengths(["target"], ctx.options.tokenizer if unit == "tokens" else None,
+                              trust_remote_code=ctx.options.trust_remote_code)
 
 
 @register("longest")
@@ -91,18 +82,11 @@ LENGTH_FIELDS = ("response", "both")
 
 def token_lengths(ctx: SelectionContext) -> np.ndarray:
     """Tokens of the base model (``--model``, default SmolLM2) in the response, or prompt + response."""
-    from chasing_random.models.loading import load_tokenizer
-
     o = ctx.options
     if o.length_field not in LENGTH_FIELDS:
         raise ChaseError(f"unknown --length-field '{o.length_field}'; valid: {', '.join(LENGTH_FIELDS)}")
-    tokenizer = load_tokenizer(o.tokenizer or o.model or BASE_MODEL, trust_remote_code=o.trust_remote_code)
     columns = ["target"] if o.length_field == "response" else ["input", "target"]
-    lengths = np.zeros(ctx.num_rows, dtype=np.int64)
-    for column in columns:
-        encoded = tokenizer(ctx.column(column), add_special_tokens=False)["input_ids"]
-        lengths += np.fromiter((len(ids) for ids in encoded), dtype=np.int64, count=len(encoded))
-    return lengths
+    return ctx.tables.lengths(columns, o.tokenizer or o.model or BASE_MODEL, trust_remote_code=o.trust_remote_code)
 
 
 @register("tokenlength")

@@ -155,14 +155,13 @@ def is_targeted(options: SelectOptions) -> bool:
 @register("rds", targeted=is_targeted)
 def rds(ctx: SelectionContext) -> Ranking:
     """RDS+: round-robin nearest pool rows to query examples (position-weighted base-model embeddings)."""
-    from chasing_random.scoring.embeddings import embedding_table
-    from chasing_random.selection.ifd import cost_to_make, table_info
+    from chasing_random.scoring.tables import ScoreTables, cost_to_make, table_info
 
     o = ctx.options
     model = o.model or BASE_MODEL
-    common = {"pooling": POOLING, "store": ctx.store, "batch_size": o.batch_size, "dtype": o.dtype,
+    common = {"pooling": POOLING, "batch_size": o.batch_size, "dtype": o.dtype,
               "max_length": o.max_length or RDS_MAX_LENGTH, "trust_remote_code": o.trust_remote_code}
-    index = embedding_table(ctx.pool_path, model, field=o.embed_field, **common)
+    index = ctx.tables.embeddings(model, field=o.embed_field, **common)
     ids = np.array(index.ids)
     excluded: dict[str, list[str]] = {}
     runs = [index.run]
@@ -170,8 +169,8 @@ def rds(ctx: SelectionContext) -> Ranking:
         from chasing_random.generation.benchmarks import load_benchmark
 
         prompts = load_benchmark(o.queries, limit=o.query_limit, seed=o.seed)
-        embedded = embedding_table(query_pool(ctx, [p["instruction"] for p in prompts]), model, field="input",
-                                   **common)
+        embedded = ScoreTables(query_pool(ctx, [p["instruction"] for p in prompts]), ctx.store).embeddings(
+            model, field="input", **common)
         queries, candidates, query_source = embedded.vectors, np.arange(len(ids)), o.queries
         runs.append(embedded.run)
     else:
