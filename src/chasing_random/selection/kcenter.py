@@ -17,6 +17,7 @@ import numpy as np
 
 from chasing_random.errors import ChaseError
 from chasing_random.selection.base import Ranking, SelectionContext, register
+from chasing_random.selection.rds import float32_slack
 
 BLOCK_ROWS = 1024
 CENTRE_CHUNK = 1024
@@ -31,7 +32,7 @@ def kcenter_greedy(vectors: np.ndarray, budget: int, first: int,
     sit in a heap by (bound, block); the top block is brought up to date with every centre added
     since its last visit (one block x centres product: a row is read once per visit, not once per
     pick). When the top block is current its minimum is the float32 best; every block whose bound
-    is within ``slack`` (twice the float32 dot-product error bound, gamma_d x largest squared norm)
+    is within ``slack`` (``float32_slack``: twice the float32 dot-product error bound)
     is brought current too, and if more than one row lies within the slack, their similarities are
     recomputed in float64 and the lowest (then the lowest index) is taken: the plain float64 loop's pick.
     """
@@ -47,8 +48,7 @@ def kcenter_greedy(vectors: np.ndarray, budget: int, first: int,
         block = x[s:s + block_rows]
         np.matmul(block, x[first], out=nearest[s:s + block_rows])
         largest = max(largest, float(np.einsum("ij,ij->i", block, block).max()))
-    gamma = dim * 2.0 ** -24 / (1 - dim * 2.0 ** -24)
-    slack = 2 * gamma * largest * 1.0001 + 1e-12
+    slack = float32_slack(dim, np.sqrt(largest), np.sqrt(largest))
     nearest[first] = np.inf
     centres = np.empty((max(target, 1), dim), dtype=np.float32)
     centres64 = np.empty((max(target, 1), dim), dtype=np.float64)
