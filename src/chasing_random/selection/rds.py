@@ -218,7 +218,8 @@ def rds(ctx: SelectionContext) -> Ranking:
         excluded["held out as RDS queries"] = [str(i) for i in ids[held]]
         query_source = f"held-out pool sample ({size} rows, seed {o.seed})"
     budget = min(max(ctx.budgets), len(candidates))
-    order, scores, by_query = round_robin(index.vectors[candidates], queries, budget)
+    whole = len(candidates) == len(ids)  # targeted: select from the table itself, no 1M x d copy
+    order, scores, by_query = round_robin(index.vectors if whole else index.vectors[candidates], queries, budget)
     chosen = candidates[order]
     unreached = np.zeros(len(ids), dtype=bool)
     unreached[candidates] = True
