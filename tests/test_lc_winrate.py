@@ -74,7 +74,8 @@ def _reference_lc(annotations, difficulty, gamed):
         return uv[:k] - uv[k:]
 
     m = len(target)
-    folds = GroupKFold(n_splits=5).split(np.zeros(2 * m), np.r_[np.ones(m), np.zeros(m)], np.r_[np.arange(m), np.arange(m)])
+    rows = np.r_[np.arange(m), np.arange(m)]  # each row twice (win and loss), one group
+    folds = GroupKFold(n_splits=5).split(np.zeros(2 * m), np.r_[np.ones(m), np.zeros(m)], rows)
     test_rows = [np.unique(test % m) for _, test in folds]
     cs = np.logspace(-4, 4, 10)
     scores = []
