@@ -177,3 +177,28 @@ def test_bad_folders_and_shapes_are_one_line_errors(tmp_path, run_cli):
     path.write_text(json.dumps(annotations))
     result = run_cli("evaluate", "winrate", "--annotations", path, "--lc-dir", tmp_path / "absent")
     assert result.code == 2 and "no such folder" in result.err
+
+
+def test_the_report_says_what_the_length_adjusted_win_rate_controls_for(tmp_path):
+    from chasing_random.analysis.report import build_report
+    from chasing_random.results import EvaluationRow, write_rows
+
+    rng = np.random.default_rng(0)
+    rows = []
+    for strategy, seeds in (("random", (0, 1, 2)), ("longest", (None,))):
+        for seed in seeds:
+            common = {"pool": "p", "budget": 10, "strategy": strategy, "seed": seed, "benchmark": "alpaca_eval_pairwise",
+                      "reference_value": 50.0}
+            per_prompt = {f"q{i}": float(rng.random()) for i in range(20)}
+            rows += [EvaluationRow(**common, metric="win_rate", value=100 * np.mean(list(per_prompt.values())),
+                                   per_prompt=per_prompt),
+                     EvaluationRow(**common, metric="length_adjusted_win_rate", value=float(rng.normal(40, 3)))]
+    write_rows(tmp_path / "results" / "evaluations.jsonl", rows)
+    report = build_report(tmp_path, resamples=100, figures=False)
+    text = report.markdown.read_text()
+    assert "p / 10 / alpaca_eval_pairwise / length_adjusted_win_rate" in text
+    assert "not AlpacaEval's length-controlled win rate" in text and "--lc-dir" in text
+    setting = next(r for r in report.settings if r.setting.metric == "length_adjusted_win_rate")
+    assert not setting.setting.primary and setting.strategies[0].comparison.baseline == "random seeds"
+    win_rates = [r.value for r in rows if r.strategy == "random" and r.metric == "win_rate"]
+    assert f"{np.mean(win_rates):.1f}% (seeds" in text and "3 runs)" in text and "6 runs)" not in text

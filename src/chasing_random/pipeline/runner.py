@@ -96,7 +96,7 @@ def evaluation_rows(params: dict, bench: BenchmarkConfig, out: dict, budget: int
                           higher_is_better=score.get("higher_is_better", metric.higher_is_better),
                           per_prompt=score["per_prompt"], per_prompt_weight=score.get("per_prompt_weight") or {},
                           reference_value=score.get("reference_value"),
-                          judge_order=(out.get("metrics") or {}).get("order"))
+                          judge_order=(out.get("metrics") or {}).get("order") if score is out else None)
             for score in (out, *out.get("secondary", ()))]
 
 
