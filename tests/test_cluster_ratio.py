@@ -48,7 +48,7 @@ def test_instruction_level_rows_carry_clusters_end_to_end(tmp_path):
     assert [r.metric for r in rows] == ["prompt_level_strict_acc", INSTRUCTION_LEVEL]  # primary first
     assert rows[0].per_prompt_weight == {} and rows[1].per_prompt_weight == pytest.approx(sizes)
 
-    path = tmp_path / "evaluations.jsonl"
+    path = tmp_path / "run" / "results" / "evaluations.jsonl"
     random_rows = [r for seed, answer in ((0, str.upper), (1, lambda p: p + "\n\nP.S. thanks"))
                    for r in _ifeval_rows(tmp_path, f"random{seed}", answer, "random", seed)[2]]
     write_rows(path, rows + random_rows)
@@ -59,6 +59,10 @@ def test_instruction_level_rows_carry_clusters_end_to_end(tmp_path):
     assert not results[INSTRUCTION_LEVEL].spec.binary
     assert results["prompt_level_strict_acc"].strategies[0].comparison.prompt_test == SIGN
     assert results["prompt_level_strict_acc"].setting.primary and not results[INSTRUCTION_LEVEL].setting.primary
+    from chasing_random.analysis.report import build_report
+
+    text = build_report(tmp_path / "run", resamples=200, figures=False).markdown.read_text()
+    assert "alpaca / 100 / ifeval / inst_level_strict_acc" in text and "cluster-permutation p=" in text
 
 
 def test_row_weights_must_name_the_same_prompts():

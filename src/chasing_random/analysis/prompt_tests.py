@@ -16,7 +16,7 @@ import numpy as np
 from scipy import stats
 
 SIGN, PERMUTATION = "exact sign test", "paired permutation test"
-CLUSTER = "cluster permutation test (prompts as clusters)"
+CLUSTER = "weighted cluster-permutation test"  # whole prompts flipped; the report shows "cluster-permutation"
 
 
 def sign_test(differences: np.ndarray) -> float:
