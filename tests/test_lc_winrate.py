@@ -202,3 +202,21 @@ def test_the_report_says_what_the_length_adjusted_win_rate_controls_for(tmp_path
     assert not setting.setting.primary and setting.strategies[0].comparison.baseline == "random seeds"
     win_rates = [r.value for r in rows if r.strategy == "random" and r.metric == "win_rate"]
     assert f"{np.mean(win_rates):.1f}% (seeds" in text and "3 runs)" in text and "6 runs)" not in text
+
+
+def test_lc_bootstrap_se_matches_the_spread_over_samples(tmp_path):
+    """12 independent samples of 150 instructions (difficulties, lengths and judge noise drawn afresh) from
+    one GLM: the SD of their LC win rates is what a standard error should estimate; AlpacaEval's
+    lc_standard_error (SEM of the predictions) understates it."""
+    lcs, boot, sem = [], [], []
+    for rep in range(12):
+        folder = tmp_path / str(rep)
+        folder.mkdir()
+        annotations, _, _ = _world(folder, n=150, noise=1.5, seed=100 + rep)
+        metrics = winrate_metrics(annotations, read_lc_files(folder))
+        lcs.append(metrics["length_controlled_winrate"])
+        boot.append(metrics["lc_bootstrap_se"])
+        sem.append(metrics["lc_standard_error"])
+    spread = np.std(lcs, ddof=1)
+    assert 0.6 * spread < np.mean(boot) < 1.6 * spread, (np.mean(boot), spread)
+    assert np.mean(sem) < 0.7 * np.mean(boot)

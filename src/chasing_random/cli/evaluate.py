@@ -81,7 +81,8 @@ def winrate(
                       f"difficulties by up to {gap:.3g}; the LC uses df_gamed.csv's, as AlpacaEval does")
     if out:
         write_json_atomic(out, metrics)
-    keys = WINRATE_KEYS + (("length_controlled_winrate", "lc_standard_error") if lc_files is not None else ())
+    keys = WINRATE_KEYS + (("length_controlled_winrate", "lc_standard_error", "lc_bootstrap_se")
+                           if lc_files is not None else ())
     echo_json({key: metrics[key] for key in keys})
 
 

@@ -33,6 +33,7 @@ REGULARIZE_LAMBDA = 0.2
 N_SPLITS = 5
 CS = np.logspace(-4, 4, 10)  # LogisticRegressionCV's default grid of C
 RANDOM_STATE = 123
+BOOTSTRAP = 100  # refits on resampled instructions (at the chosen C) for a sampling standard error
 DIFFICULTY_TOLERANCE = 1e-6
 
 
@@ -161,6 +162,20 @@ def _soft_logloss(target: np.ndarray, predicted: np.ndarray, weight: np.ndarray)
     return float(-np.mean(weight * (target * np.log(predicted) + (1 - target) * np.log(1 - predicted))))
 
 
+def _liblinear(c: float):
+    from sklearn.linear_model import LogisticRegression
+
+    return LogisticRegression(C=c, l1_ratio=1.0, solver="liblinear", fit_intercept=False, random_state=RANDOM_STATE)
+
+
+def _duplicated(features: np.ndarray, target: np.ndarray, weight: np.ndarray):
+    """Soft labels as liblinear takes them: each row as a win weighted target * weight and a loss weighted
+    (1 - target) * weight."""
+    rows = len(target)
+    return (np.vstack([features, features]), np.r_[np.ones(rows), np.zeros(rows)],
+            np.r_[target * weight, (1 - target) * weight])
+
+
 def fit_glm(features: np.ndarray, target: np.ndarray, weight: np.ndarray) -> tuple[np.ndarray, float]:
     """The L1-penalised soft-label logistic fit AlpacaEval uses (liblinear, no intercept): each row twice,
     as a win with weight target * weight and as a loss with weight (1 - target) * weight; C from
@@ -168,21 +183,16 @@ def fit_glm(features: np.ndarray, target: np.ndarray, weight: np.ndarray) -> tup
     refit on all rows. Returns (coefficients, chosen C)."""
     import warnings
 
-    from sklearn.linear_model import LogisticRegression
     from sklearn.model_selection import GroupKFold
 
     rows = len(target)
-    x = np.vstack([features, features])
-    y = np.r_[np.ones(rows), np.zeros(rows)]
-    sample_weight = np.r_[target * weight, (1 - target) * weight]
+    x, y, sample_weight = _duplicated(features, target, weight)
     soft, true_weight, groups = np.r_[target, target], np.r_[weight, weight], np.r_[np.arange(rows), np.arange(rows)]
 
-    def fit(c: float, index: np.ndarray) -> LogisticRegression:
-        model = LogisticRegression(C=c, l1_ratio=1.0, solver="liblinear", fit_intercept=False,
-                                   random_state=RANDOM_STATE)
+    def fit(c: float, index: np.ndarray):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # liblinear's convergence notes; the coefficients are what they are
-            return model.fit(x[index], y[index], sample_weight=sample_weight[index])
+            return _liblinear(c).fit(x[index], y[index], sample_weight=sample_weight[index])
 
     folds = list(GroupKFold(n_splits=N_SPLITS).split(x, y, groups))
     scores = np.zeros(len(CS))
@@ -194,11 +204,36 @@ def fit_glm(features: np.ndarray, target: np.ndarray, weight: np.ndarray) -> tup
     return fit(best, np.arange(2 * rows)).coef_[0].copy(), best
 
 
-def length_controlled_winrate(annotations: list[dict], preferences: np.ndarray, files: LCFiles) -> dict[str, Any]:
+def _bootstrap_lcs(files: LCFiles, mine: np.ndarray, preferences: np.ndarray, c: float, seed: int) -> np.ndarray:
+    """LC win rates refitted (at C = ``c``) on BOOTSTRAP resamples of the model's instructions; the gamed
+    baseline rows stay as they are (they are the leaderboard's, not this sample's)."""
+    import warnings
+
+    from scipy.special import expit
+
+    rng = np.random.default_rng(seed)
+    weight_gamed = files.gamed_not_gamed + REGULARIZE_LAMBDA * ~files.gamed_not_gamed / 2
+    out = np.empty(BOOTSTRAP)
+    for b in range(BOOTSTRAP):
+        pick = rng.integers(0, len(mine), len(mine))
+        target = np.r_[files.gamed_preference, preferences[pick] - 1]
+        keep = ~np.isnan(target)
+        x, y, w = _duplicated(np.vstack([files.gamed_features, mine[pick]])[keep], target[keep],
+                              np.r_[weight_gamed, np.ones(len(pick))][keep])
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            coef = _liblinear(c).fit(x, y, sample_weight=w).coef_[0]
+        out[b] = expit(mine[pick][:, 1:] @ coef[1:]).mean() * 100
+    return out
+
+
+def length_controlled_winrate(annotations: list[dict], preferences: np.ndarray, files: LCFiles, *,
+                              seed: int = 0) -> dict[str, Any]:
     """AlpacaEval's LC win rate of one annotation set against its baseline (``output_1``). Row i must be
     AlpacaEval instruction i (the eval set's order, as AlpacaEval assumes); ``preferences`` are in [1, 2]
     or NaN (excluded from the fit, still predicted). ``lc_standard_error`` is AlpacaEval's: the SEM of the
-    per-instruction predictions, which ignores the sampling of prompts and of the fit."""
+    per-instruction predictions, which ignores the sampling of prompts and of the fit; ``lc_bootstrap_se``
+    (ours) is the SD of refits on instructions resampled with replacement, at the chosen C."""
     from scipy.special import expit
 
     count = len(files.difficulty)
@@ -222,11 +257,14 @@ def length_controlled_winrate(annotations: list[dict], preferences: np.ndarray, 
     at_equal_length = mine.copy()
     at_equal_length[:, 0] = 0.0
     predicted = expit(at_equal_length @ coef)
+    refits = _bootstrap_lcs(files, mine, preferences, best, seed) if best is not None else np.zeros(2)
     return {
         "length_controlled_winrate": float(predicted.mean() * 100),
         "lc_standard_error": float(predicted.std(ddof=1) / math.sqrt(count) * 100),
+        "lc_bootstrap_se": float(refits.std(ddof=1)),
         "lc_model": {"weights": dict(zip(FEATURES, map(float, coef))), "C": best, "length_delta_std": spread,
                      "n_gamed_rows": int(len(files.gamed_preference)), "regularize_to_baseline_lambda":
                      REGULARIZE_LAMBDA, "glm": "length_controlled_v1", "files": str(files.folder),
-                     "difficulty_file_max_abs_diff": files.difficulty_file_max_abs_diff},
+                     "difficulty_file_max_abs_diff": files.difficulty_file_max_abs_diff,
+                     "bootstrap_refits": BOOTSTRAP if best is not None else 0},
     }
