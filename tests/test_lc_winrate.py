@@ -220,3 +220,13 @@ def test_lc_bootstrap_se_matches_the_spread_over_samples(tmp_path):
     spread = np.std(lcs, ddof=1)
     assert 0.6 * spread < np.mean(boot) < 1.6 * spread, (np.mean(boot), spread)
     assert np.mean(sem) < 0.7 * np.mean(boot)
+
+
+def test_the_baseline_against_itself_is_50_and_missing_generators_are_not_the_baseline(tmp_path):
+    annotations, _, _ = _world(tmp_path, n=30)
+    files = read_lc_files(tmp_path)
+    same = [{**a, "generator_2": "base"} for a in annotations]
+    assert winrate_metrics(same, files)["length_controlled_winrate"] == pytest.approx(50.0)
+    anonymous = [{k: v for k, v in a.items() if not k.startswith("generator")} for a in annotations]
+    assert winrate_metrics(anonymous, files)["length_controlled_winrate"] == pytest.approx(
+        winrate_metrics(annotations, files)["length_controlled_winrate"])

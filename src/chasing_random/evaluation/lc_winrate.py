@@ -240,12 +240,13 @@ def length_controlled_winrate(annotations: list[dict], preferences: np.ndarray, 
     if len(annotations) != count:
         raise ChaseError(f"the LC win rate needs one annotation per AlpacaEval instruction in the eval set's order "
                          f"({count} in {files.folder / GAMED_FILE}); got {len(annotations)}")
-    generators = {(str(r.get("generator_1")), str(r.get("generator_2"))) for r in annotations}
+    generators = {(r.get("generator_1"), r.get("generator_2")) for r in annotations}
     delta = np.array([len(r["output_1"]) - len(r["output_2"]) for r in annotations], dtype=float)
     spread = float(delta.std(ddof=1))
     length = np.tanh(delta / spread) if spread > 0 else np.zeros(count)
     mine = np.column_stack([length, files.difficulty, np.ones(count)])
-    if len(generators) == 1 and next(iter(generators))[0] == next(iter(generators))[1]:
+    baseline, model = next(iter(generators)) if len(generators) == 1 else (None, None)
+    if baseline is not None and baseline == model:
         coef, best = np.zeros(len(FEATURES)), None  # the baseline against itself: 50 by construction
     else:
         features = np.vstack([files.gamed_features, mine])
