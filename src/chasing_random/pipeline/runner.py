@@ -94,6 +94,20 @@ def _selection_spend(stage: Stage, out: dict, device: str, folder: Path) -> Spen
     return Spend.model_validate({"device": device, **cost})
 
 
+def evaluation_rows(params: dict, bench: BenchmarkConfig, out: dict, budget: int | None) -> list[EvaluationRow]:
+    """The results rows of one evaluation stage's outputs in one setting: its metric first (the report's
+    primary), then each secondary metric of the same outputs (IFEval's instruction level)."""
+    metric = bench.spec.metric
+    return [EvaluationRow(pool=params["pool"], budget=budget, strategy=params["strategy"], seed=params["seed"],
+                          benchmark=bench.spec.label(bench), metric=score["metric"], value=score["value"],
+                          unit=score.get("unit", metric.unit),
+                          higher_is_better=score.get("higher_is_better", metric.higher_is_better),
+                          per_prompt=score["per_prompt"], per_prompt_weight=score.get("per_prompt_weight") or {},
+                          reference_value=score.get("reference_value"),
+                          judge_order=(out.get("metrics") or {}).get("order") if score is out else None)
+            for score in (out, *out.get("secondary", ()))]
+
+
 def collect_results(plan: Plan, paths: RunPaths) -> dict[str, int]:
     """Write results/{evaluations,costs,subsets}.jsonl (through ``chasing_random.results``) and config.json
     from the finished stages: every stage that spends (selection, training, generation, evaluation)
@@ -130,17 +144,10 @@ def collect_results(plan: Plan, paths: RunPaths) -> dict[str, int]:
                                  wall_time_s=wall))
         elif stage.kind == "evaluation":
             bench = BenchmarkConfig.model_validate(p["benchmark"])
-            metric = bench.spec.metric
             settings = [p["setting_budget"]] if "setting_budget" in p else (
                 [p["budget"]] if p["budget"] is not None else budgets)
             for budget in settings:
-                evaluations.append(EvaluationRow(
-                    pool=p["pool"], budget=budget, strategy=p["strategy"], seed=p["seed"],
-                    benchmark=bench.spec.label(bench), metric=out["metric"], value=out["value"],
-                    unit=out.get("unit", metric.unit), higher_is_better=out.get("higher_is_better",
-                                                                                metric.higher_is_better),
-                    per_prompt=out["per_prompt"], reference_value=out.get("reference_value"),
-                    judge_order=(out.get("metrics") or {}).get("order")))
+                evaluations.extend(evaluation_rows(p, bench, out, budget))
             api_tokens = out.get("api_tokens") or {}
             costs.append(CostRow(pool=p["pool"], strategy=p["strategy"], budget=p["budget"], seed=p["seed"],
                                  stage="evaluation", device=record["device"],
