@@ -27,6 +27,7 @@ WORKER = Path(__file__).with_name("vllm_worker.py")
 ENGINE_ENV = {"VLLM_CPU_KVCACHE_SPACE": "1", "PYTHONPATH": str(ROOT / "src"), "TOKENIZERS_PARALLELISM": "false"}
 MAX_MODEL_LEN = 512
 MAX_NEW_TOKENS = 48
+SHARD_PROMPTS = 2  # the worker's generation runs in 3 shards (of one batch each) on one engine
 MAX_LENGTH = 128  # loss sequences; the last row is cut to it
 LOSS_TOLERANCE = 2e-3  # nats: |vLLM - HF| of a row's mean response loss, both in float32
 NEAR_TIE = 0.05  # nats: a greedy divergence counts as explained when HF's top two tokens are this close
@@ -74,11 +75,12 @@ def prompts(smollm2):
 
 
 @pytest.fixture(scope="module")
-def vllm_result(smollm2, prompts, tmp_path_factory):
-    """Greedy answers and IFD losses from the vLLM engine (one model load, in .venv-vllm)."""
+def vllm_result(smollm2, tmp_path_factory):
+    """Greedy answers (``generate_outputs(backend="vllm")``, in shards) and IFD losses from one vLLM
+    engine in .venv-vllm."""
     folder = tmp_path_factory.mktemp("vllm")
-    request = {"model": str(smollm2[0]), "max_model_len": MAX_MODEL_LEN, "max_new_tokens": MAX_NEW_TOKENS,
-               "prompts": prompts, "inputs": [r[0] for r in ROWS], "targets": [r[1] for r in ROWS],
+    request = {"model": str(smollm2[0]), "max_new_tokens": MAX_NEW_TOKENS, "shard_prompts": SHARD_PROMPTS,
+               "instructions": INSTRUCTIONS, "inputs": [r[0] for r in ROWS], "targets": [r[1] for r in ROWS],
                "template": "chat", "max_length": MAX_LENGTH}
     (folder / "request.json").write_text(json.dumps(request))
     started = time.perf_counter()
@@ -98,6 +100,7 @@ def test_vllm_greedy_generation_matches_hf(smollm2, prompts, vllm_result):
     from chasing_random.generation.decoding import Decoding
     from chasing_random.generation.hf import generate_hf
 
+    assert vllm_result["shards"] == -(-len(INSTRUCTIONS) // SHARD_PROMPTS)  # one engine answered every shard
     _, model, tokenizer = smollm2
     hf: dict[int, tuple[str, int]] = {}
     generate_hf(model, tokenizer, prompts, Decoding(max_new_tokens=MAX_NEW_TOKENS), batch_size=8,

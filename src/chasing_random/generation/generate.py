@@ -70,7 +70,7 @@ def generate_outputs(model: str, benchmark: str, out, *, subset=None, limit=None
     template_name = model_template(path, tokenizer, template)
     # the shards' device: a Ray executor's workers', else this process's
     device_type = current_executor().device("generation") or ("cuda" if torch.cuda.is_available() else "cpu")
-    decoding = resolve_decoding(device_type=device_type if backend == "hf" else "cuda", max_new_tokens=max_new_tokens,
+    decoding = resolve_decoding(device_type=device_type, max_new_tokens=max_new_tokens,
                                 temperature=temperature, top_p=top_p, sampling=sampling, seed=seed)
     precision = resolve_precision("auto", device_type)  # bf16 on GPUs and CPUs with native bf16, else fp32
     batch_size = batch_size or (CPU_BATCH_SIZE if device_type == "cpu" else GPU_BATCH_SIZE)
