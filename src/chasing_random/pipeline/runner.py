@@ -11,7 +11,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from chasing_random.config import BenchmarkConfig, ExperimentConfig
+from chasing_random.config import ExperimentConfig
 from chasing_random.errors import ChaseError
 from chasing_random.judges.factory import JudgeSpec
 from chasing_random.pipeline.plan import DONE_MARKER, Plan, Stage, expand
@@ -104,46 +104,41 @@ def collect_results(plan: Plan, paths: RunPaths) -> dict[str, int]:
     costs: list[CostRow] = []
     subsets: list[SubsetRow] = []
     for stage in plan.stages:
-        if not stage.done(store):
+        if not stage.done(store) or stage.arm is None:  # pools spend nothing worth a row
             continue
         record = stage.record(store)
-        p, out, wall = stage.params, record["outputs"], record["wall_time_s"]
+        arm, out, wall = stage.arm, record["outputs"], record["wall_time_s"]
+        who = {"pool": arm.pool, "strategy": arm.label, "seed": arm.seed}  # rows name a strategy by its label
         if stage.kind == "selection":
             spend = _selection_spend(stage, out, record["device"], stage.folder(store))
-            costs.append(CostRow(pool=p["pool"], strategy=p["label"], budget=None, seed=p["seed"], stage="selection",
-                                 wall_time_s=wall, **spend.model_dump()))
+            costs.append(CostRow(**who, budget=None, stage="selection", wall_time_s=wall, **spend.model_dump()))
             manifest = out["manifest"]
             for budget, path in out["subsets"].items():
-                subsets.append(SubsetRow(pool=p["pool"], strategy=p["label"], budget=int(budget), seed=p["seed"],
-                                         ids_path=path, pool_path=out["pool_path"],
+                subsets.append(SubsetRow(**who, budget=int(budget), ids_path=path, pool_path=out["pool_path"],
                                          targeted=bool(manifest.get("targeted")),
                                          contaminated=manifest["subsets"][budget].get("contaminated")))
         elif stage.kind == "training":
             manifest = out["manifest"]
-            costs.append(CostRow(pool=p["pool"], strategy=p["strategy"], budget=p["budget"], seed=p["seed"],
-                                 stage="training", device=record["device"],
+            costs.append(CostRow(**who, budget=arm.budget, stage="training", device=record["device"],
                                  device_hours=float(manifest.get("device_hours", wall / 3600)), wall_time_s=wall,
                                  examples=manifest.get("n_examples")))
         elif stage.kind == "generation":
-            costs.append(CostRow(pool=p["pool"], strategy=p["strategy"], budget=p["budget"], seed=p["seed"],
-                                 stage="generation", device=record["device"], device_hours=wall / 3600,
-                                 wall_time_s=wall))
+            costs.append(CostRow(**who, budget=arm.budget, stage="generation", device=record["device"],
+                                 device_hours=wall / 3600, wall_time_s=wall))
         elif stage.kind == "evaluation":
-            bench = BenchmarkConfig.model_validate(p["benchmark"])
+            bench = stage.params.benchmark
             metric = bench.spec.metric
-            settings = [p["setting_budget"]] if "setting_budget" in p else (
-                [p["budget"]] if p["budget"] is not None else budgets)
+            setting = stage.params.setting_budget
+            settings = [setting] if setting is not None else [arm.budget] if arm.budget is not None else budgets
             for budget in settings:
                 evaluations.append(EvaluationRow(
-                    pool=p["pool"], budget=budget, strategy=p["strategy"], seed=p["seed"],
-                    benchmark=bench.spec.label(bench), metric=out["metric"], value=out["value"],
+                    **who, budget=budget, benchmark=bench.spec.label(bench), metric=out["metric"], value=out["value"],
                     unit=out.get("unit", metric.unit), higher_is_better=out.get("higher_is_better",
                                                                                 metric.higher_is_better),
                     per_prompt=out["per_prompt"], reference_value=out.get("reference_value"),
                     judge_order=(out.get("metrics") or {}).get("order")))
             api_tokens = out.get("api_tokens") or {}
-            costs.append(CostRow(pool=p["pool"], strategy=p["strategy"], budget=p["budget"], seed=p["seed"],
-                                 stage="evaluation", device=record["device"],
+            costs.append(CostRow(**who, budget=arm.budget, stage="evaluation", device=record["device"],
                                  device_hours=0.0 if api_tokens else wall / 3600, api_tokens=api_tokens,
                                  wall_time_s=wall))
     counts = write_results(paths.run_dir, evaluations, costs, subsets)
