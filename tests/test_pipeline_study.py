@@ -56,8 +56,14 @@ def test_llmbar_lima_and_infobench_run_in_a_grid_and_reach_the_report(study_conf
     for row in by_bench["llmbar"]:
         assert row["metric"] == "accuracy" and len(row["per_prompt"]) == 4  # every item, both orders judged
         assert row["value"] == pytest.approx(sum(row["per_prompt"].values()) / 4)
-    assert all(r["metric"] == "win_rate" and len(r["per_prompt"]) == 2 for r in by_bench["lima_pairwise"])
-    assert all(r["metric"] == "drfr" and len(r["per_prompt"]) == 4 for r in by_bench["infobench"])
+    lima = [r for r in by_bench["lima_pairwise"] if r["metric"] == "win_rate"]
+    assert lima and all(len(r["per_prompt"]) == 2 for r in lima)
+    assert {r["metric"] for r in by_bench["lima_pairwise"]} <= {"win_rate", "length_adjusted_win_rate"}
+    for row in by_bench["infobench"]:  # per instruction: share judged Yes, weighted by its answered questions
+        assert row["metric"] == "drfr" and len(row["per_prompt"]) == 2 and sum(row["per_prompt_weight"].values()) <= 4
+        weights = row["per_prompt_weight"]
+        ratio = sum(row["per_prompt"][k] * w for k, w in weights.items()) / sum(weights.values())
+        assert row["value"] == pytest.approx(ratio)
 
     from chasing_random.analysis.report import build_report
 

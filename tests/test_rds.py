@@ -32,8 +32,26 @@ def test_blocked_round_robin_equals_the_plain_loop(n, q, budget, block):
 
 def test_top_k_is_sorted_with_lower_index_on_ties():
     pool = np.array([[1, 0], [1, 0], [0, 1], [1, 0]], dtype=np.float32)
-    idx, sim = top_k(pool, np.array([[1, 0]], dtype=np.float32), 3, block_rows=2)
-    assert idx.tolist() == [[0, 1, 3]] and sim.tolist() == [[1, 1, 1]]
+    [(idx, sim)] = top_k(pool, np.array([[1, 0]], dtype=np.float32), 3, block_rows=2)
+    assert idx.tolist() == [0, 1, 3] and sim.tolist() == [1, 1, 1]
+
+
+def test_top_k_keeps_every_row_within_the_slack_of_the_kth():
+    pool = np.array([[1, 0], [0.9, 0.1], [0.5, 0.5], [0.89995, 0.1], [0.2, 0.8]], dtype=np.float32)
+    [(idx, _)] = top_k(pool, np.array([[1, 0]], dtype=np.float32), 2, block_rows=2, slack=1e-4)
+    assert idx.tolist() == [0, 1, 3]  # row 3 is 5e-5 below the 2nd: rounding could swap them, so it stays
+
+
+@pytest.mark.parametrize("block", [3, 64, 4096])
+def test_near_ties_are_decided_in_float64_whatever_the_blocking(block):
+    """Pool rows a few float32 ulps apart: the float32 products cannot order them, the float64 decision must."""
+    rng = np.random.default_rng(3)
+    base = rng.standard_normal((30, 48))
+    pool = np.repeat(base, 20, axis=0) + 1e-7 * rng.standard_normal((600, 48))
+    pool = (pool / np.linalg.norm(pool, axis=1, keepdims=True)).astype(np.float32)
+    queries = pool[::37] + np.float32(1e-3)
+    order = round_robin(pool, queries, 300, block_rows=block)[0]
+    assert order == round_robin_reference(pool, queries, 300)
 
 
 @pytest.fixture

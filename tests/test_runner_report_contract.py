@@ -58,8 +58,11 @@ def test_endpoint_judged_grid_runs_and_the_report_prices_its_tokens(tiny_lm, tmp
     evaluations = [json.loads(line) for line in (paths.run_dir / "results" / "evaluations.jsonl").read_text().splitlines()]
     assert {(e["benchmark"], e["unit"], e["higher_is_better"]) for e in evaluations} == {
         ("alpaca_eval_pairwise", "percent", True)}
-    # both shown orders: the judge's position bias travels from the pairwise stage into the results
-    assert all(e["judge_order"]["prompts"] >= 1 and 0 <= e["judge_order"]["flip_rate"] <= 1 for e in evaluations)
+    # both shown orders: the judge's position bias travels from the pairwise stage into the win-rate rows
+    win_rates = [e for e in evaluations if e["metric"] == "win_rate"]
+    assert win_rates and all(e["judge_order"]["prompts"] >= 1 and 0 <= e["judge_order"]["flip_rate"] <= 1
+                             for e in win_rates)
+    assert {e["metric"] for e in evaluations} <= {"win_rate", "length_adjusted_win_rate"}
     # every judge of the run writes the store's response cache: the pairwise verdicts are there too
     from chasing_random.judges.cache import ResponseCache
 

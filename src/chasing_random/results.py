@@ -112,6 +112,9 @@ class EvaluationRow(BaseModel):
     higher_is_better: Optional[bool] = None
     per_prompt: dict[str, Annotated[float, Field(allow_inf_nan=False)]] = Field(
         default_factory=dict, description="prompt key -> score behind value, as a fraction for percent metrics")
+    per_prompt_weight: dict[str, Annotated[float, Field(gt=0, allow_inf_nan=False)]] = Field(
+        default_factory=dict, description="prompt key -> units its score averages over (IFEval instructions); "
+                                          "value = sum(w * score) / sum(w); empty = every prompt weighs one")
     reference_value: Optional[float] = Field(None, description="fixed reference, e.g. 50 for win rates "
                                                                 "against the random mixture")
     judge_order: Optional[dict[str, Optional[float]]] = Field(None, description="pairwise judge's position bias on "
@@ -134,6 +137,9 @@ class EvaluationRow(BaseModel):
 
         if self.unit not in UNITS:
             raise ValueError(f"unknown unit '{self.unit}'; valid: {', '.join(UNITS)}")
+        if self.per_prompt_weight and set(self.per_prompt_weight) != set(self.per_prompt):
+            odd = sorted(set(self.per_prompt_weight) ^ set(self.per_prompt))[0]
+            raise ValueError(f"per_prompt_weight and per_prompt must name the same prompts ('{odd}' is in only one)")
         return self
 
 

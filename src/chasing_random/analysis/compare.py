@@ -133,16 +133,28 @@ def _matrix(rows: list[EvaluationRow]) -> tuple[list[str], np.ndarray]:
     return keys, np.array([pick(row.per_prompt) for row in rows], dtype=float).reshape(len(rows), len(keys))
 
 
+def _weights(rows: list[EvaluationRow], keys: list[str]) -> np.ndarray | None:
+    """Units per prompt of a ratio metric (IFEval instructions) for ``keys``; None when no row has weights.
+    A prompt's weight is a property of the prompt, so the first row that names it gives it."""
+    weighted = [row.per_prompt_weight for row in rows if row.per_prompt_weight]
+    if not weighted:
+        return None
+    return np.array([next((w[k] for w in weighted if k in w), 1.0) for k in keys], dtype=float)
+
+
 def _per_prompt(rows: list[EvaluationRow]) -> dict[str, float]:
     """Per-prompt scores averaged over seeds, on the prompts every seed has."""
     keys, matrix = _matrix(rows)
     return dict(zip(keys, matrix.mean(axis=0).tolist()))
 
 
-def _random_matrix(random_rows: list[EvaluationRow], scale: float) -> np.ndarray | None:
-    """Random runs x their common prompts, on the value's scale (None without per-prompt scores)."""
+def _random_split(random_rows: list[EvaluationRow], scale: float) -> VarianceSplit | None:
+    """The variance split of the random runs x their common prompts, on the value's scale (None without
+    per-prompt scores); weighted prompts for ratio metrics."""
     keys, matrix = _matrix(random_rows)
-    return scale * matrix if len(random_rows) >= 2 and len(keys) >= 2 else None
+    if len(random_rows) < 2 or len(keys) < 2:
+        return None
+    return variance_split(scale * matrix, _weights(random_rows, keys))
 
 
 def compare(setting: Setting, strategy_rows: list[EvaluationRow], random_rows: list[EvaluationRow], *,
@@ -156,30 +168,32 @@ def compare(setting: Setting, strategy_rows: list[EvaluationRow], random_rows: l
         reference = next((r.reference_value for r in strategy_rows if r.reference_value is not None), None)
         if reference is None:
             return None
-        return _against_reference(values, reference, mine, spec, UNITS[setting.unit].per_prompt_scale, resamples,
-                                  confidence, boot_seed)
+        return _against_reference(values, reference, mine, _weights(strategy_rows, list(mine)), spec,
+                                  UNITS[setting.unit].per_prompt_scale, resamples, confidence, boot_seed)
     two = compare_runs(values, random_values, run_var, spec, confidence)
     theirs = _per_prompt(random_rows)
     common = sorted(set(mine) & set(theirs))
     test, p = "", None
     if len(common) >= 2:
         test, p = prompt_level_test(np.array([mine[k] for k in common]), np.array([theirs[k] for k in common]),
-                                    binary=spec.binary, resamples=resamples, seed=boot_seed)
+                                    binary=spec.binary, resamples=resamples, seed=boot_seed,
+                                    weights=_weights(strategy_rows + random_rows, common))
     prompts = len(common) if common else len(mine)
     return Comparison(two.difference, two.ci_low, two.ci_high, two.se, two.df, two.p_value, two.p_equivalence,
                       two.mde, two.margin, two.verdict, RANDOM_NULL, bool(common), prompts,
                       percentile_among(float(np.mean(values)), random_values), test, p)
 
 
-def _against_reference(values: list[float], reference: float, mine: dict[str, float], spec: MetricSpec, scale: float,
-                       resamples: int, confidence: float, seed: int) -> Comparison:
-    """No random seed on this benchmark: the value against the assumed reference, prompt-level only."""
+def _against_reference(values: list[float], reference: float, mine: dict[str, float], weights: np.ndarray | None,
+                       spec: MetricSpec, scale: float, resamples: int, confidence: float, seed: int) -> Comparison:
+    """No random seed on this benchmark: the value against the assumed reference, prompt-level only
+    (prompts resampled whole; the ratio estimate for weighted prompts)."""
     difference = float(np.mean(values)) - reference
     low = high = None
     verdict = INCONCLUSIVE
     if len(mine) >= 2:
         low, high = bootstrap_mean_ci(scale * np.array(list(mine.values())), resamples=resamples,
-                                      confidence=confidence, seed=seed)
+                                      confidence=confidence, seed=seed, weights=weights)
         low, high = low - reference, high - reference
         if low > 0 or high < 0:
             verdict = significant_verdict(difference, spec.higher_is_better)
@@ -228,9 +242,8 @@ def analyse(rows: list[EvaluationRow], *, resamples: int = 2000, confidence: flo
         spec = spec_of(members, margins.get(benchmark.split(":")[0]))  # harness:mmlu -> harness
         random_rows = groups.get(RANDOM, [])
         run_var = pooled[(benchmark, metric, budget)]
-        matrix = _random_matrix(random_rows, UNITS[setting.unit].per_prompt_scale)
         result = SettingResult(setting, {r.seed: r.value for r in random_rows}, spec, run_var,
-                               None if matrix is None else variance_split(matrix))
+                               _random_split(random_rows, UNITS[setting.unit].per_prompt_scale))
         for strategy in sorted((s for s in groups if s != RANDOM), key=lambda s: (s == FULL, s)):
             strategy_rows = groups[strategy]
             result.strategies.append(StrategyResult(

@@ -37,9 +37,11 @@ class MetricSpec:
 
 def spec_of(rows: list[EvaluationRow], margin: float | None = None) -> MetricSpec:
     """The spec of a setting's rows: unit and direction as the registry declared them, binary when every
-    per-prompt score is 0 or 1 (and there are some), the configured margin or the unit's default."""
+    per-prompt score is 0 or 1 (and there are some) and no prompt carries a weight (a weighted prompt is
+    a cluster of units, not one 0/1 outcome), the configured margin or the unit's default."""
     unit = rows[0].unit or "fraction"
     higher = rows[0].higher_is_better if rows[0].higher_is_better is not None else True
     scores = [np.fromiter(r.per_prompt.values(), float) for r in rows if r.per_prompt]
-    binary = bool(scores) and all(np.isin(a, (0.0, 1.0)).all() for a in scores)
+    binary = (bool(scores) and all(np.isin(a, (0.0, 1.0)).all() for a in scores)
+              and not any(r.per_prompt_weight for r in rows))
     return MetricSpec(unit, higher, binary, DEFAULT_MARGIN.get(unit, 0.1) if margin is None else margin)

@@ -5,8 +5,9 @@ the report shows them beside the two-level verdict, never instead of it.
 Binary per-prompt scores (exact match, IFEval prompt-level) get the exact sign test on the per-prompt
 differences (McNemar's exact test when both sides are single 0/1 runs); continuous scores (judge
 preferences, per-prompt means over seeds) a paired sign-flip permutation test. The prompt is the
-unit that is resampled or flipped, so per-prompt fractions (IFEval instruction-level) count each
-prompt as one cluster of its instructions.
+unit that is flipped. Ratio metrics (IFEval instruction-level: each prompt a cluster of its
+instructions, weighted by their number) get the weighted statistic sum(w * d) / sum(w) with whole
+prompts flipped: one response is judged on all of a prompt's instructions, so they are not independent.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import numpy as np
 from scipy import stats
 
 SIGN, PERMUTATION = "exact sign test", "paired permutation test"
+CLUSTER = "weighted cluster-permutation test"  # whole prompts flipped; the report shows "cluster-permutation"
 
 
 def sign_test(differences: np.ndarray) -> float:
@@ -26,20 +28,26 @@ def sign_test(differences: np.ndarray) -> float:
     return float(stats.binomtest(up, up + down, 0.5).pvalue)
 
 
-def permutation_test(mine: np.ndarray, theirs: np.ndarray, *, resamples: int, seed: int) -> float:
-    """Two-sided paired permutation test of the mean difference: each prompt's two scores swap sides."""
+def permutation_test(mine: np.ndarray, theirs: np.ndarray, *, resamples: int, seed: int,
+                     weights: np.ndarray | None = None) -> float:
+    """Two-sided paired permutation test of the (``weights``-weighted) mean difference: each prompt's two
+    scores swap sides together, whatever its weight."""
     mine, theirs = np.asarray(mine, float), np.asarray(theirs, float)
     if np.allclose(mine, theirs):
         return 1.0
-    result = stats.permutation_test((mine, theirs), lambda a, b, axis: np.mean(a - b, axis=axis), vectorized=True,
-                                    permutation_type="samples", n_resamples=resamples, alternative="two-sided",
-                                    random_state=np.random.default_rng(seed))
+    w = np.ones(len(mine)) if weights is None else np.asarray(weights, float)
+    result = stats.permutation_test((mine, theirs), lambda a, b, axis: np.sum(w * (a - b), axis=axis) / w.sum(),
+                                    vectorized=True, permutation_type="samples", n_resamples=resamples,
+                                    alternative="two-sided", random_state=np.random.default_rng(seed))
     return float(result.pvalue)
 
 
-def prompt_level_test(mine: np.ndarray, theirs: np.ndarray, *, binary: bool, resamples: int,
-                      seed: int) -> tuple[str, float]:
-    """The test that fits the scores (name, two-sided p) for paired per-prompt scores."""
+def prompt_level_test(mine: np.ndarray, theirs: np.ndarray, *, binary: bool, resamples: int, seed: int,
+                      weights: np.ndarray | None = None) -> tuple[str, float]:
+    """The test that fits the scores (name, two-sided p) for paired per-prompt scores; ``weights`` (units
+    per prompt) make it the cluster test of a ratio metric."""
+    if weights is not None and not np.allclose(weights, weights[0]):
+        return CLUSTER, permutation_test(mine, theirs, resamples=resamples, seed=seed, weights=weights)
     if binary:
         return SIGN, sign_test(np.asarray(mine, float) - np.asarray(theirs, float))
     return PERMUTATION, permutation_test(mine, theirs, resamples=resamples, seed=seed)

@@ -103,6 +103,16 @@ def _split_note(result: SettingResult) -> str:
     return "Random: " + "; ".join(parts) + "." if parts else "Random: fewer than 2 runs, no run variance."
 
 
+def _length_note(results: list[SettingResult]) -> list[str]:
+    """What the length-adjusted win rate controls for, when the report shows one."""
+    if not any(r.setting.metric == "length_adjusted_win_rate" for r in results):
+        return []
+    return ["length_adjusted_win_rate is our own length adjustment, not AlpacaEval's length-controlled win rate: "
+            "the judge's win rate predicted at equal answer lengths (a logistic fit of the preferences on tanh of the "
+            "standardized length difference). It controls for the judge's preference for longer answers only, not "
+            "for instruction difficulty; AlpacaEval's LC needs its hub files (`chase evaluate winrate --lc-dir`)."]
+
+
 def _setting_table(result: SettingResult, cost_of) -> Table:
     setting, points = result.setting, result.spec.points
     rows = []
@@ -186,7 +196,10 @@ def _generalisation_tables(gen: Generalisation, confidence: float) -> list[Table
 def _judge_table(rows: list[EvaluationRow]) -> Table | None:
     """Pairwise benchmarks: the random-vs-random null (each random seed judged against the other random
     seeds) and the judge's position bias on prompts judged in both orders."""
-    pairwise = [row for row in rows if row.reference_value is not None]
+    primary: dict[str, str] = {}
+    for row in rows:
+        primary.setdefault(row.benchmark, row.metric)
+    pairwise = [row for row in rows if row.reference_value is not None and row.metric == primary[row.benchmark]]
     budgets: dict[str, set[int]] = defaultdict(set)
     for row in pairwise:
         if row.budget is not None:
@@ -377,8 +390,10 @@ def build_report(run_dir: str | Path, *, resamples: int = 2000, confidence: floa
         Section("Every setting against random", [
             "Values in percent; differences in percentage points (pp). p, BH q and the verdict come from the "
             "two-level comparison; the prompt-level test holds the trained models fixed (exact sign test for 0/1 "
-            "scores, paired permutation test otherwise) and so answers a narrower question: do these particular "
-            "models differ on the population of prompts."], [_setting_table(r, cost_of) for r in results]),
+            "scores, paired permutation test otherwise, whole prompts flipped with weights for ratio metrics such "
+            "as IFEval's instruction level) and so answers a narrower question: do these particular "
+            "models differ on the population of prompts.", *_length_note(results)],
+                [_setting_table(r, cost_of) for r in results]),
         Section("Figures", [
             "Figure 1 (one per pool and budget): each benchmark's values against the dollar cost of selection, "
             "with two-level intervals and the grey band where 95% of single random runs fall; a star marks the "

@@ -66,17 +66,20 @@ class VarianceSplit:
         return self.run / total if total > 0 else None
 
 
-def variance_split(matrix: np.ndarray) -> VarianceSplit | None:
+def variance_split(matrix: np.ndarray, weights: np.ndarray | None = None) -> VarianceSplit | None:
     """Method-of-moments split of a runs x prompts matrix (two-way layout: prompt difficulty cancels):
-    sigma_e^2 = residual mean square, sigma_run^2 = max(0, var(run means) - sigma_e^2 / P)."""
+    sigma_e^2 = residual mean square, sigma_run^2 = max(0, var(run means) - sigma_e^2 / P). With
+    ``weights`` (a ratio metric: run value = sum(w * s) / sum(w)) run means are weighted and the
+    prompt-sampling part is the cluster form sum(w^2 * r^2) / ((R-1)(P-1)) * P / sum(w)^2, which is
+    sigma_e^2 / P when every weight is equal."""
     matrix = np.asarray(matrix, float)
     if matrix.ndim != 2 or matrix.shape[0] < 2 or matrix.shape[1] < 2:
         return None
     runs, prompts = matrix.shape
-    run_means, prompt_means = matrix.mean(axis=1), matrix.mean(axis=0)
-    residual = matrix - run_means[:, None] - prompt_means[None, :] + matrix.mean()
-    sigma_e2 = float((residual ** 2).sum()) / ((runs - 1) * (prompts - 1))
-    prompt = sigma_e2 / prompts
+    w = np.ones(prompts) if weights is None else np.asarray(weights, float)
+    run_means, prompt_means = matrix @ w / w.sum(), matrix.mean(axis=0)
+    residual = matrix - run_means[:, None] - prompt_means[None, :] + prompt_means @ w / w.sum()
+    prompt = float((w ** 2 * residual ** 2).sum()) / ((runs - 1) * (prompts - 1)) * prompts / w.sum() ** 2
     return VarianceSplit(max(0.0, float(run_means.var(ddof=1)) - prompt), prompt, prompts, runs)
 
 

@@ -36,4 +36,6 @@ def get_benchmark(name: str) -> BenchmarkSpec:
 def metric_of(benchmark: str, metric: str) -> Metric | None:
     """The declared metric of a results-file benchmark name (``harness:TASKS`` -> harness), or None."""
     spec = BENCHMARKS.get(benchmark.split(":", 1)[0])
-    return spec.metric if spec is not None and spec.metric.name == metric else None
+    if spec is None:
+        return None
+    return next((m for m in (spec.metric, *spec.secondary_metrics) if m.name == metric), None)

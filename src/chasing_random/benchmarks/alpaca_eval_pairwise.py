@@ -1,5 +1,6 @@
 """``alpaca_eval_pairwise``: win rate (percent) on AlpacaEval prompts against the random models of the
-same pool and budget, judged by an LLM; 50 is a tie with random."""
+same pool and budget, judged by an LLM; 50 is a tie with random. Second metric: our length-adjusted win
+rate (the win rate predicted at equal answer lengths; not AlpacaEval's length-controlled win rate)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import json
 from chasing_random.benchmarks.base import BenchmarkSpec, EvalContext, Metric, PromptSource, Score
 
 METRIC = Metric("win_rate", "percent", reference_value=50.0)
+LENGTH_METRIC = Metric("length_adjusted_win_rate", "percent", reference_value=50.0)
 
 
 def prompts(bench, folder) -> PromptSource:
@@ -24,9 +26,11 @@ def evaluate(ctx: EvalContext) -> Score:
     annotations = json.loads((ctx.folder / "annotations.json").read_text(encoding="utf-8"))
     per_prompt = {a["instruction"]: float(a["preference"]) - 1.0 for a in annotations
                   if a.get("preference") is not None}
-    return Score(METRIC, metrics["win_rate"], per_prompt, metrics, metrics.get("api_tokens", {}))
+    adjusted = metrics.get("length_adjusted_win_rate")
+    secondary = (Score(LENGTH_METRIC, adjusted, {}),) if adjusted is not None else ()  # a refit: no per-prompt scores
+    return Score(METRIC, metrics["win_rate"], per_prompt, metrics, metrics.get("api_tokens", {}), secondary=secondary)
 
 
 SPEC = BenchmarkSpec("alpaca_eval_pairwise", "AlpacaEval win rate against the random models, LLM-judged", METRIC,
                      evaluate, prompts, expected_size=805, needs_judge=True, pairwise=True,
-                     eval_tokens_per_prompt=700)
+                     eval_tokens_per_prompt=700, secondary_metrics=(LENGTH_METRIC,))

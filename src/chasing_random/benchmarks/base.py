@@ -46,19 +46,29 @@ class Metric:
 @dataclass(frozen=True)
 class Score:
     """One model's result on a benchmark: the metric's value, its per-prompt scores, the full metrics
-    file's content and what judging cost (``api_tokens``: model -> {input, output})."""
+    file's content and what judging cost (``api_tokens``: model -> {input, output}).
+
+    ``per_prompt_weight`` (prompt key -> units the prompt's score averages over, e.g. the instructions of
+    an IFEval prompt) makes the value a ratio, sum(w * score) / sum(w), whose prompts are clusters;
+    empty = every prompt weighs one. ``secondary`` holds further metrics of the same outputs (each its
+    own row in the results)."""
 
     metric: Metric
     value: float
     per_prompt: dict[str, float]
     metrics: dict[str, Any] = field(default_factory=dict)
     api_tokens: dict[str, dict[str, int]] = field(default_factory=dict)
+    per_prompt_weight: dict[str, float] = field(default_factory=dict)
+    secondary: tuple["Score", ...] = ()
 
     def outputs(self) -> dict:
         """The evaluation stage's outputs (its done record)."""
         return {"metric": self.metric.name, "value": self.value, "unit": self.metric.unit,
                 "higher_is_better": self.metric.higher_is_better, "reference_value": self.metric.reference_value,
-                "metrics": self.metrics, "per_prompt": self.per_prompt, "api_tokens": self.api_tokens}
+                "metrics": self.metrics, "per_prompt": self.per_prompt, "per_prompt_weight": self.per_prompt_weight,
+                "api_tokens": self.api_tokens,
+                "secondary": [{k: v for k, v in s.outputs().items() if k not in ("metrics", "api_tokens", "secondary")}
+                              for s in self.secondary]}
 
 
 @dataclass(frozen=True)
@@ -106,6 +116,7 @@ class BenchmarkSpec:
     validate: Callable[["BenchmarkConfig"], None] | None = None
     result_name: Callable[["BenchmarkConfig"], str] | None = None
     evaluation_prompts: Callable[["BenchmarkConfig"], int] | None = None
+    secondary_metrics: tuple[Metric, ...] = ()
 
     @property
     def generates(self) -> bool:

@@ -1,9 +1,12 @@
 """``infobench``: DRFR, the share of InFoBench's decomposed requirements a judge answers Yes about the
-model's outputs; per requirement question 1 (Yes) or 0 (No), failures left out and counted."""
+model's outputs (failures left out and counted). Per instruction: the share of its answered questions
+judged Yes, weighted by their number, so DRFR is a ratio whose instructions are clusters (one response
+is judged on all of an instruction's requirements)."""
 
 from __future__ import annotations
 
 import json
+from collections import defaultdict
 
 from chasing_random.benchmarks.base import BenchmarkSpec, EvalContext, Metric, PromptSource, Score
 from chasing_random.errors import ChaseError
@@ -26,10 +29,16 @@ def evaluate(ctx: EvalContext) -> Score:
     if metrics["drfr"] is None:
         raise ChaseError(f"InFoBench: the judge answered none of {metrics['n_questions']} questions "
                          f"(failures: {metrics['failure_reasons']}); see {per_question_path(ctx.folder)}")
-    rows = [json.loads(line) for _, line in jsonl_lines(per_question_path(ctx.folder))]
-    per_prompt = {f"{r['id']}/{r['question_index']}": float(r["answer"] == "Yes") for r in rows
-                  if r["answer"] is not None}
-    return Score(METRIC, metrics["drfr"], per_prompt, metrics, metrics.get("api_tokens", {}))
+    yes: dict[str, float] = defaultdict(float)
+    answered: dict[str, float] = defaultdict(float)
+    for _, line in jsonl_lines(per_question_path(ctx.folder)):
+        row = json.loads(line)
+        if row["answer"] is not None:
+            yes[str(row["id"])] += row["answer"] == "Yes"
+            answered[str(row["id"])] += 1
+    per_prompt = {key: yes[key] / count for key, count in answered.items()}
+    return Score(METRIC, metrics["drfr"], per_prompt, metrics, metrics.get("api_tokens", {}),
+                 per_prompt_weight=dict(answered))
 
 
 SPEC = BenchmarkSpec("infobench", "InFoBench DRFR: decomposed requirements judged Yes", METRIC, evaluate, prompts,

@@ -3,7 +3,7 @@ pool and budget, judged like ``alpaca_eval_pairwise``; 50 is a tie with random."
 
 from __future__ import annotations
 
-from chasing_random.benchmarks.alpaca_eval_pairwise import METRIC, evaluate
+from chasing_random.benchmarks.alpaca_eval_pairwise import LENGTH_METRIC, METRIC, evaluate
 from chasing_random.benchmarks.base import BenchmarkSpec, PromptSource
 
 
@@ -14,4 +14,4 @@ def prompts(bench, folder) -> PromptSource:
 
 SPEC = BenchmarkSpec("lima_pairwise", "LIMA (test) win rate against the random models, LLM-judged", METRIC,
                      evaluate, prompts, expected_size=300, needs_judge=True, pairwise=True,
-                     eval_tokens_per_prompt=700)
+                     eval_tokens_per_prompt=700, secondary_metrics=(LENGTH_METRIC,))

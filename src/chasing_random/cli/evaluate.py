@@ -46,23 +46,44 @@ def ifeval(
 def winrate(
     annotations: Path = typer.Option(..., "--annotations", help="AlpacaEval-layout annotations (.json or .jsonl)."),
     out: Path = typer.Option(None, "--out", help="METRICS.json to write (printed only when omitted)."),
+    lc_dir: Path = typer.Option(None, "--lc-dir", help="Folder with AlpacaEval's hub file df_gamed.csv (and "
+                                                     "optionally instruction_difficulty.csv) from the dataset "
+                                                     "tatsu-lab/alpaca_eval: adds AlpacaEval's own "
+                                                     "length_controlled_winrate. The annotations must cover its "
+                                                     "805 instructions in the eval set's order."),
 ) -> None:
-    """Win rate, standard error, wins/draws, discrete and length-adjusted win rate (ours) from annotations.
+    """Win rate, standard error, wins/draws, discrete and length-adjusted win rate (ours) from annotations;
+    with --lc-dir also AlpacaEval 2's length-controlled win rate (its GLM, fitted as AlpacaEval does).
 
     Example: chase evaluate winrate --annotations results/pairwise/annotations.json --out METRICS.json
+
+    Example (real LC): huggingface-cli download tatsu-lab/alpaca_eval df_gamed.csv instruction_difficulty.csv
+    --repo-type dataset --local-dir alpaca_eval_hub, then
+    chase evaluate winrate --annotations annotations.json --lc-dir alpaca_eval_hub
     """
+    from chasing_random.evaluation.lc_winrate import read_lc_files
     from chasing_random.evaluation.winrate import read_annotations, winrate_metrics
     from chasing_random.store import write_json_atomic
 
-    metrics = winrate_metrics(read_annotations(annotations))
+    lc_files = read_lc_files(lc_dir) if lc_dir is not None else None
+    metrics = winrate_metrics(read_annotations(annotations), lc_files)
     if metrics["bad_preferences"]["total"]:
         bad = metrics["bad_preferences"]
         console.print(styled(f"{bad['total']} of {metrics['n_records']} preferences are unusable", "yellow"),
                       f"(null {bad['null']}, outside [1, 2] {bad['out_of_range']}, not a number "
                       f"{bad['not_a_number']}); they are excluded from n_total and every rate")
+    if lc_files is None:
+        console.print(styled("no AlpacaEval LC:", "yellow"), "length_adjusted_win_rate is our own measure (length "
+                      "only, no instruction difficulty); pass --lc-dir with AlpacaEval's df_gamed.csv for the real "
+                      "length_controlled_winrate")
+    elif (gap := metrics["lc_model"]["difficulty_file_max_abs_diff"]) is not None and gap > 1e-6:
+        console.print(styled("warning:", "yellow"), f"instruction_difficulty.csv differs from df_gamed.csv's "
+                      f"difficulties by up to {gap:.3g}; the LC uses df_gamed.csv's, as AlpacaEval does")
     if out:
         write_json_atomic(out, metrics)
-    echo_json({key: metrics[key] for key in WINRATE_KEYS})
+    keys = WINRATE_KEYS + (("length_controlled_winrate", "lc_standard_error", "lc_bootstrap_se")
+                           if lc_files is not None else ())
+    echo_json({key: metrics[key] for key in keys})
 
 
 @evaluate_app.command("harness")

@@ -10,12 +10,15 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from chasing_random.data.readers import read_rows_or_raise
 from chasing_random.errors import ChaseError
+
+if TYPE_CHECKING:
+    from chasing_random.evaluation.lc_winrate import LCFiles
 
 ANNOTATION_FIELDS = ("instruction", "output_1", "output_2")
 
@@ -162,14 +165,19 @@ def length_adjusted_win_rate(annotations: list[dict], preferences: np.ndarray, *
     }
 
 
-def winrate_metrics(annotations: list[dict]) -> dict[str, Any]:
-    """Every win-rate metric of one annotation set, plus the generators seen and the bad-preference account."""
+def winrate_metrics(annotations: list[dict], lc_files: "LCFiles | None" = None) -> dict[str, Any]:
+    """Every win-rate metric of one annotation set, plus the generators seen and the bad-preference account;
+    AlpacaEval's own length-controlled win rate too when its hub files are given (``lc_winrate``)."""
     preferences, bad = preference_array(annotations)
     valid = preferences[~np.isnan(preferences)]
     metrics = head_to_head(valid)
     metrics["discrete_win_rate"] = discrete_win_rate(valid)
     metrics["avg_length"] = avg_length(annotations)
     metrics.update(length_adjusted_win_rate(annotations, preferences))
+    if lc_files is not None:
+        from chasing_random.evaluation.lc_winrate import length_controlled_winrate
+
+        metrics.update(length_controlled_winrate(annotations, preferences, lc_files))
     metrics["n_records"] = len(annotations)
     metrics["bad_preferences"] = bad
     metrics["generators_1"] = sorted({str(r.get("generator_1")) for r in annotations})

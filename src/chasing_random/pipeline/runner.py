@@ -11,10 +11,10 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from chasing_random.config import ExperimentConfig
+from chasing_random.config import BenchmarkConfig, ExperimentConfig
 from chasing_random.errors import ChaseError
 from chasing_random.judges.factory import JudgeSpec
-from chasing_random.pipeline.plan import DONE_MARKER, Plan, Stage, expand
+from chasing_random.pipeline.plan import DONE_MARKER, Arm, Plan, Stage, expand
 from chasing_random.pipeline.stages import run_stage
 from chasing_random.results import CostRow, EvaluationRow, Spend, SubsetRow, write_results
 from chasing_random.store import ArtifactStore, write_json_atomic
@@ -94,6 +94,21 @@ def _selection_spend(stage: Stage, out: dict, device: str, folder: Path) -> Spen
     return Spend.model_validate({"device": device, **cost})
 
 
+def evaluation_rows(arm: Arm, bench: BenchmarkConfig, out: dict, budget: int | None) -> list[EvaluationRow]:
+    """The results rows of one evaluation stage's outputs in one setting (rows name the arm by its label):
+    its metric first (the report's primary), then each secondary metric of the same outputs (IFEval's
+    instruction level)."""
+    metric = bench.spec.metric
+    return [EvaluationRow(pool=arm.pool, budget=budget, strategy=arm.label, seed=arm.seed,
+                          benchmark=bench.spec.label(bench), metric=score["metric"], value=score["value"],
+                          unit=score.get("unit", metric.unit),
+                          higher_is_better=score.get("higher_is_better", metric.higher_is_better),
+                          per_prompt=score["per_prompt"], per_prompt_weight=score.get("per_prompt_weight") or {},
+                          reference_value=score.get("reference_value"),
+                          judge_order=(out.get("metrics") or {}).get("order") if score is out else None)
+            for score in (out, *out.get("secondary", ()))]
+
+
 def collect_results(plan: Plan, paths: RunPaths) -> dict[str, int]:
     """Write results/{evaluations,costs,subsets}.jsonl (through ``chasing_random.results``) and config.json
     from the finished stages: every stage that spends (selection, training, generation, evaluation)
@@ -127,16 +142,10 @@ def collect_results(plan: Plan, paths: RunPaths) -> dict[str, int]:
                                  device_hours=wall / 3600, wall_time_s=wall))
         elif stage.kind == "evaluation":
             bench = stage.params.benchmark
-            metric = bench.spec.metric
             setting = stage.params.setting_budget
             settings = [setting] if setting is not None else [arm.budget] if arm.budget is not None else budgets
             for budget in settings:
-                evaluations.append(EvaluationRow(
-                    **who, budget=budget, benchmark=bench.spec.label(bench), metric=out["metric"], value=out["value"],
-                    unit=out.get("unit", metric.unit), higher_is_better=out.get("higher_is_better",
-                                                                                metric.higher_is_better),
-                    per_prompt=out["per_prompt"], reference_value=out.get("reference_value"),
-                    judge_order=(out.get("metrics") or {}).get("order")))
+                evaluations.extend(evaluation_rows(arm, bench, out, budget))
             api_tokens = out.get("api_tokens") or {}
             costs.append(CostRow(**who, budget=arm.budget, stage="evaluation", device=record["device"],
                                  device_hours=0.0 if api_tokens else wall / 3600, api_tokens=api_tokens,

@@ -7,9 +7,10 @@ similar pool row not yet taken, until the budget; the take order is the ranking,
 ``targeted`` queries come from a benchmark or a file (``--queries ifeval``, ``file:PATH``);
 ``untargeted`` queries are a seeded held-out sample of the pool itself (excluded from selection).
 
-The round-robin runs on each query's top-k pool rows found in blocked matrix products; a query
-that exhausts its top-k list before the budget is filled makes k grow, so the result is exactly
-the plain loop's (ties: the lower pool index first).
+The round-robin runs on each query's top-k pool rows found in blocked float32 matrix products
+(one queries x 16,384 block at a time); a query that exhausts its top-k list before the budget is
+filled makes k grow, and rows within float32 rounding of each other are decided in float64, so the
+result is exactly the plain float64 loop's (ties: the lower pool index first).
 """
 
 from __future__ import annotations
@@ -32,8 +33,18 @@ BLOCK_ROWS = 16384
 MAX_UNTARGETED_QUERIES = 1000
 
 
-def _block_candidates(sims: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-    """(query, column) pairs of each row's k largest entries, plus every entry tied with the k-th."""
+def float32_slack(dim: int, norm_a: float, norm_b: float) -> float:
+    """Twice the worst float32 rounding error of a length-``dim`` dot product of vectors with these norms.
+
+    Two float32 similarities closer than this may be ordered either way by different BLAS kernels
+    (|fl(a.b) - a.b| <= gamma_d |a||b|), so such near-ties are decided in float64.
+    """
+    gamma = dim * 2.0 ** -24 / (1 - dim * 2.0 ** -24)
+    return (2 * gamma + 2.0 ** -21) * norm_a * norm_b + 1e-12  # 2^-21: the float32 rounding of the thresholds
+
+
+def _block_candidates(sims: np.ndarray, k: int, slack: float) -> tuple[np.ndarray, np.ndarray]:
+    """(query, column) pairs of each row's k largest entries, plus every entry within ``slack`` of the k-th."""
     import torch
 
     n_queries, width = sims.shape
@@ -42,55 +53,70 @@ def _block_candidates(sims: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]
     values, columns = torch.topk(torch.from_numpy(sims), k + 1, dim=1, sorted=True)
     values, columns = values.numpy(), columns.numpy()
     rows, cols = np.repeat(np.arange(n_queries), k), columns[:, :k].ravel()
-    tied = np.flatnonzero(values[:, k] == values[:, k - 1])
-    if len(tied):  # the (k+1)-th equals the k-th: keep every entry tied with it so the cut stays exact
-        keep = ~np.isin(rows, tied)
-        extra_rows, extra_cols = np.nonzero(sims[tied] >= values[tied, k - 1, None])
-        rows = np.concatenate([rows[keep], tied[extra_rows]])
+    near = np.flatnonzero(values[:, k] >= values[:, k - 1] - slack)
+    if len(near):  # the (k+1)-th is within the slack of the k-th: keep every such entry so the cut stays exact
+        keep = ~np.isin(rows, near)
+        extra_rows, extra_cols = np.nonzero(sims[near] >= values[near, k - 1, None] - slack)
+        rows = np.concatenate([rows[keep], near[extra_rows]])
         cols = np.concatenate([cols[keep], extra_cols])
     return rows, cols
 
 
-def top_k(pool: np.ndarray, queries: np.ndarray, k: int, block_rows: int = BLOCK_ROWS) -> tuple[np.ndarray, np.ndarray]:
-    """Each query's k most similar pool rows, best first (ties: lower index), from blocked products.
+def top_k(pool: np.ndarray, queries: np.ndarray, k: int, block_rows: int = BLOCK_ROWS,
+          slack: float = 0.0) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Per query, its k most similar pool rows plus every row within ``slack`` of the k-th, best first.
 
-    Rows tied with the k-th value are all kept through the merge, so the cut is exact.
+    From blocked float32 products (ties: lower index). Each query's list holds every pool row whose
+    similarity is at least its k-th value minus ``slack``, so nothing that rounding could lift past
+    the k-th is cut. Memory: one queries x block_rows product at a time.
     """
     n_queries, n = len(queries), len(pool)
     k = min(k, n)
-    best_idx = np.zeros((n_queries, 0), dtype=np.int64)
-    best_sim = np.zeros((n_queries, 0), dtype=np.float32)
+    best_rows = np.zeros(0, dtype=np.int64)
+    best_idx = np.zeros(0, dtype=np.int64)
+    best_sim = np.zeros(0, dtype=np.float32)
     for start in range(0, n, block_rows):
         sims = queries @ pool[start:start + block_rows].T
-        rows, cols = _block_candidates(sims, k)
-        cand_rows = np.concatenate([np.repeat(np.arange(n_queries), best_idx.shape[1]), rows])
-        cand_idx = np.concatenate([best_idx.ravel(), cols + start])
-        cand_sim = np.concatenate([best_sim.ravel(), sims[rows, cols]])
+        rows, cols = _block_candidates(sims, k, slack)
+        cand_rows = np.concatenate([best_rows, rows])
+        cand_idx = np.concatenate([best_idx, cols + start])
+        cand_sim = np.concatenate([best_sim, sims[rows, cols]])
         order = np.lexsort((cand_idx, -cand_sim, cand_rows))
         cand_rows, cand_idx, cand_sim = cand_rows[order], cand_idx[order], cand_sim[order]
         first = np.searchsorted(cand_rows, np.arange(n_queries))
+        count = np.diff(np.append(first, len(cand_rows)))
+        kth = cand_sim[first + np.minimum(count, k) - 1]  # each query's k-th (or last) value so far
         rank = np.arange(len(cand_rows)) - first[cand_rows]
-        keep = rank < k
-        width = min(k, best_idx.shape[1] + sims.shape[1])
-        best_idx = cand_idx[keep].reshape(n_queries, width)
-        best_sim = cand_sim[keep].reshape(n_queries, width)
-    return best_idx, best_sim
+        keep = (rank < k) | (cand_sim >= kth[cand_rows] - slack)
+        best_rows, best_idx, best_sim = cand_rows[keep], cand_idx[keep], cand_sim[keep]
+    bounds = np.searchsorted(best_rows, np.arange(n_queries + 1))
+    return [(best_idx[bounds[q]:bounds[q + 1]], best_sim[bounds[q]:bounds[q + 1]]) for q in range(n_queries)]
 
 
 def round_robin(pool: np.ndarray, queries: np.ndarray, budget: int,
                 block_rows: int = BLOCK_ROWS) -> tuple[list[int], list[float], list[int]]:
     """Pool row indices in take order, the cosine of each to the query that took it, and that query.
 
-    Each query walks its own sorted top-k list; when a query finds its list all taken, its list alone
-    is recomputed 4x longer (its first k entries are unchanged, so earlier turns stay valid).
+    Each query walks its own top-k list (rows within the float32 rounding slack of the k-th kept).
+    A query's pick is its best untaken row; rows within the slack of it are decided in float64
+    (ties: lower index), so the picks are the plain float64 loop's whatever the BLAS rounding. When
+    a query's untaken rows all lie below its list's k-th value, its list alone is recomputed 4x longer.
     """
     pool, queries = np.asarray(pool, dtype=np.float32), np.asarray(queries, dtype=np.float32)
     if pool.ndim != 2 or queries.ndim != 2 or pool.shape[1] != queries.shape[1] or not len(queries):
         raise ChaseError(f"round-robin: pool {pool.shape} and queries {queries.shape} must be (n, d) and (m>0, d)")
     n = len(pool)
     target = min(budget, n)
-    idx, sim = top_k(pool, queries, 2 * math.ceil(budget / len(queries)) + 32, block_rows)
-    lists = [(idx[q], sim[q]) for q in range(len(queries))]
+    pool_norm = max((float(np.sqrt(np.einsum("ij,ij->i", b, b).max())) for b in
+                     (pool[s:s + block_rows] for s in range(0, n, block_rows))), default=0.0)
+    slack = float32_slack(pool.shape[1], pool_norm, float(np.linalg.norm(queries, axis=1).max()))
+    k = min(n, 2 * math.ceil(budget / len(queries)) + 32)
+
+    def with_cut(found: tuple[np.ndarray, np.ndarray], k: int) -> tuple[np.ndarray, np.ndarray, float]:
+        rows, sims = found  # below the cut (the k-th value) a row outside the list may rank higher
+        return rows, sims, (-np.inf if len(rows) == n else float(sims[k - 1]))
+
+    lists = [with_cut(found, k) for found in top_k(pool, queries, k, block_rows, slack)]
     taken = np.zeros(n, dtype=bool)
     pointer = [0] * len(queries)
     order: list[int] = []
@@ -98,21 +124,29 @@ def round_robin(pool: np.ndarray, queries: np.ndarray, budget: int,
     by_query: list[int] = []
     while len(order) < target:
         for q in range(len(queries)):
-            rows, sims = lists[q]
+            rows, sims, cut = lists[q]
             p = pointer[q]
             while True:
                 while p < len(rows) and taken[rows[p]]:
                     p += 1
-                if p < len(rows) or len(rows) == n:
+                if (p < len(rows) and sims[p] >= cut) or cut == -np.inf:
                     break
-                longer = top_k(pool, queries[q:q + 1], 4 * len(rows), block_rows)
-                rows, sims = lists[q] = (longer[0][0], longer[1][0])
+                longer = min(n, 4 * len(rows))
+                rows, sims, cut = lists[q] = with_cut(top_k(pool, queries[q:q + 1], longer, block_rows, slack)[0], longer)
+                p = 0  # another product shape may round differently: walk the new list from its start
             pointer[q] = p
             if p == len(rows):
                 continue
-            taken[rows[p]] = True
-            order.append(int(rows[p]))
-            scores.append(float(sims[p]))
+            end = p + int(np.searchsorted(-sims[p:], -(sims[p] - slack), side="right"))
+            near = [j for j in range(p, end) if not taken[rows[j]]]
+            if len(near) > 1:
+                exact = pool[rows[near]].astype(np.float64) @ queries[q].astype(np.float64)
+                j = min(zip(-exact, rows[near].tolist(), near))[2]
+            else:
+                j = p
+            taken[rows[j]] = True
+            order.append(int(rows[j]))
+            scores.append(float(sims[j]))
             by_query.append(q)
             if len(order) == target:
                 break
@@ -120,8 +154,8 @@ def round_robin(pool: np.ndarray, queries: np.ndarray, budget: int,
 
 
 def round_robin_reference(pool: np.ndarray, queries: np.ndarray, budget: int) -> list[int]:
-    """The plain loop (full similarity matrix, one argmax per turn): the benchmark's and tests' reference."""
-    sims = np.asarray(queries, dtype=np.float32) @ np.asarray(pool, dtype=np.float32).T
+    """The plain loop in float64 (full similarity matrix, one argmax per turn): the benchmark's and tests' reference."""
+    sims = np.asarray(queries, dtype=np.float64) @ np.asarray(pool, dtype=np.float64).T
     taken = np.zeros(sims.shape[1], dtype=bool)
     order: list[int] = []
     while len(order) < min(budget, sims.shape[1]):
@@ -183,7 +217,8 @@ def rds(ctx: SelectionContext) -> Ranking:
         excluded["held out as RDS queries"] = [str(i) for i in ids[held]]
         query_source = f"held-out pool sample ({size} rows, seed {o.seed})"
     budget = min(max(ctx.budgets), len(candidates))
-    order, scores, by_query = round_robin(index.vectors[candidates], queries, budget)
+    whole = len(candidates) == len(ids)  # targeted: select from the table itself, no 1M x d copy
+    order, scores, by_query = round_robin(index.vectors if whole else index.vectors[candidates], queries, budget)
     chosen = candidates[order]
     unreached = np.zeros(len(ids), dtype=bool)
     unreached[candidates] = True
