@@ -15,6 +15,7 @@ from chasing_random.analysis.twolevel import variance_split
 from chasing_random.benchmarks import EvalContext, get_benchmark
 from chasing_random.config import BenchmarkConfig
 from chasing_random.evaluation.ifeval import load_prompts
+from chasing_random.pipeline.plan import Arm
 from chasing_random.pipeline.runner import evaluation_rows
 from chasing_random.results import EvaluationRow, read_rows, write_rows
 
@@ -32,7 +33,7 @@ def _ifeval_rows(tmp_path, name, answer, strategy, seed):
     folder.mkdir()
     score = get_benchmark("ifeval").evaluate(EvalContext(bench=bench, folder=folder, outputs=outputs))
     out = json.loads(json.dumps(score.outputs()))  # as the stage record stores it
-    rows = evaluation_rows({"pool": "alpaca", "strategy": strategy, "seed": seed}, bench, out, 100)
+    rows = evaluation_rows(Arm("alpaca", strategy, strategy, seed), bench, out, 100)
     return prompts, score, rows
 
 

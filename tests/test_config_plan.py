@@ -93,9 +93,9 @@ def test_paper_configs_dry_run(name, run_cli, tmp_path):
     result = run_cli("run", CONFIGS / f"{name}.yaml", "--dry-run", "--run-dir", tmp_path)
     assert result.code == 0, result.err
     plan = expand(load_experiment(CONFIGS / f"{name}.yaml"))
-    strategies = {s.params.get("label") for s in plan.of_kind("selection")}
+    strategies = {s.arm.label for s in plan.of_kind("selection")}
     assert strategies == {"random", "strictrandom", "longest", "alpagasus", "cherry", "deita", "full"}
-    assert {s.params["budget"] for s in plan.of_kind("training")} == {1000, 5000, 10000, None}
+    assert {s.arm.budget for s in plan.of_kind("training")} == {1000, 5000, 10000, None}
     assert f"{len(plan.stages)} stages: 0 cached" in " ".join(result.err.split())
 
 
@@ -105,7 +105,7 @@ def test_demo_grid_is_the_issue_grid(small):
 
     config = demo_config(small)
     plan = expand(config)
-    labels = {s.params["label"] for s in plan.of_kind("selection")}
+    labels = {s.arm.label for s in plan.of_kind("selection")}
     assert labels == {"random", "longest", "alpagasus", "superfilter", "deita"}
     assert config.seeds.random == [0, 1, 2] and config.pools[0].source == "synth"
     assert {b.name for b in config.benchmarks} == {"synth_heldout", "ifeval", "alpaca_eval_pairwise"}
@@ -128,12 +128,12 @@ def test_experiment_judge_is_the_default_and_a_benchmark_may_set_its_own(tmp_pat
     text = MINIMAL + "judge:\n  spec: openai:gpt-4o-mini\n  options: {base_url: 'http://127.0.0.1:9/v1'}\n"
     plan = expand(load_experiment(write(tmp_path, text)))
     expected = {"spec": "openai:gpt-4o-mini", "options": {"base_url": "http://127.0.0.1:9/v1"}}
-    assert all(s.params["judge"] == expected for s in plan.stages if s.kind == "selection")
-    assert all(s.params["judge"] == expected for s in plan.stages if s.name.startswith("pairwise"))
+    assert all(s.params.judge.model_dump() == expected for s in plan.stages if s.kind == "selection")
+    assert all(s.params.judge.model_dump() == expected for s in plan.stages if s.name.startswith("pairwise"))
     own = text.replace("  - name: alpaca_eval_pairwise\n", "  - name: alpaca_eval_pairwise\n"
                        "    judge: {spec: 'local:smollm2-135m-instruct', options: {batch_size: 2}}\n")
     plan = expand(load_experiment(write(tmp_path, own)))
-    assert {s.params["judge"]["spec"] for s in plan.stages if s.name.startswith("pairwise")} == {
+    assert {s.params.judge.spec for s in plan.stages if s.name.startswith("pairwise")} == {
         "local:smollm2-135m-instruct"}
     with pytest.raises(ChaseError, match="judge.spec: .*expected local:NAME"):
         load_experiment(write(tmp_path, MINIMAL + "judge: {spec: gpt-4o}\n"))
@@ -153,4 +153,64 @@ def test_stage_arms_keep_the_registry_name_apart_from_the_label(in_tmp):
             assert refs and all(d.arm.strategy == "random" for d in refs)
             assert stage.arm not in {d.arm for d in refs}
     training = next(s for s in plan.of_kind("training") if s.arm.strategy == "longest")
-    assert training.params["strategy"] == "random" and training.name == f"train {training.arm.tag()}"
+    assert training.arm.label == "random" and training.name == f"train {training.arm.tag()}"
+    assert training.params.to_json()["strategy"] == "random"  # stage.json names a model by its label (as always)
+
+
+def test_stage_params_are_frozen_and_serialize_to_the_stored_shape(in_tmp):
+    """Typed params are read by attribute, and ``to_json`` is the ``params`` of ``stage.json`` with the keys,
+    in the order, that stores were written with (so their stage keys and done records still resume)."""
+    import dataclasses
+
+    from chasing_random.pipeline.plan import SelectionParams
+
+    text = MINIMAL.replace("  - name: longest\n", "  - name: longest\n    label: long\n") + (
+        "  - name: synth_heldout\n    limit: 3\n  - name: harness\n    tasks: [openllm-study]\n")
+    plan = expand(load_experiment(write(in_tmp, text)))
+    shapes = {}
+    for stage in plan.stages:
+        params = stage.params
+        with pytest.raises(dataclasses.FrozenInstanceError):
+            params.arm = None
+        shape = (stage.kind, stage.name.split()[0], tuple(params.to_json()))
+        shapes[shape] = stage
+        if stage.arm is None:
+            continue
+        stored = params.to_json()
+        assert stored["pool"] == stage.arm.pool and stored["seed"] == stage.arm.seed
+        if isinstance(params, SelectionParams):  # a selection names both; a model stage names its label
+            assert (stored["strategy"], stored["label"]) == (stage.arm.strategy, stage.arm.label)
+            assert stored["budgets"] == [10, 20] and stored["options"] == dict(params.options)
+        else:
+            assert stored["strategy"] == stage.arm.label and stored["budget"] == stage.arm.budget
+    arm = ("pool", "strategy", "budget", "seed")
+    assert set(shapes) == {
+        ("pool", "pool", ("pool",)),
+        ("selection", "select", ("pool", "strategy", "label", "seed", "options", "budgets", "judge")),
+        ("training", "train", (*arm, "training")),
+        ("generation", "generate", (*arm, "benchmark", "generation")),
+        ("evaluation", "evaluate", (*arm, "benchmark", "generation")),  # ifeval, synth_heldout: no judge
+        ("evaluation", "harness", (*arm, "benchmark")),  # runs the model itself: no generation
+        ("evaluation", "pairwise", (*arm, "benchmark", "generation", "setting_budget", "judge")),
+    }
+    pairwise = shapes[("evaluation", "pairwise", (*arm, "benchmark", "generation", "setting_budget", "judge"))]
+    assert pairwise.params.setting_budget in (10, 20) and pairwise.params.judge == plan.config.judge
+    long = next(s for s in plan.of_kind("selection") if s.arm.label == "long")
+    assert long.arm.strategy == "longest" and long.params.to_json()["strategy"] == "longest"
+
+
+def test_stage_record_holds_the_serialized_params(tmp_path):
+    """``run_stage`` writes ``to_json`` as the done record's params (a pool stage of the audit pool)."""
+    import json
+
+    from chasing_random.pipeline.stages import run_stage
+    from chasing_random.store import ArtifactStore
+
+    text = MINIMAL.replace("    source: alpaca\n    path: a.json\n", "    source: synth\n    n: 20\n")
+    plan = expand(load_experiment(write(tmp_path, text)))
+    pool = plan.of_kind("pool")[0]
+    store = ArtifactStore(tmp_path / "store")
+    run_stage(pool, store, plan.config)
+    record = json.loads((pool.folder(store) / "stage.json").read_text())
+    assert record["params"] == pool.params.to_json() == {"pool": plan.config.pools[0].model_dump()}
+    assert pool.done(store) and pool.arm is None

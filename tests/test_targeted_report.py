@@ -54,10 +54,10 @@ def grid(tmp_path, exclude: bool):
 
 def test_plan_gives_base_model_strategies_the_base_model(tmp_path):
     plan = grid(tmp_path, exclude=False)
-    options = {s.params["strategy"]: s.params["options"] for s in plan.of_kind("selection")}
+    options = {s.arm.strategy: s.params.options for s in plan.of_kind("selection")}
     assert options["tokenlength"]["model"] == "smollm2-135m-instruct"
     assert options["rds"]["model"] == "smollm2-135m-instruct" and "model" not in options["zip"]
-    rds = next(s for s in plan.of_kind("selection") if s.params["strategy"] == "rds")
+    rds = next(s for s in plan.of_kind("selection") if s.arm.strategy == "rds")
     assert rds.estimate_device_hours > 0
 
 
@@ -73,7 +73,7 @@ def test_pool_switch_flags_or_excludes_contaminated_rows_in_selection(tmp_path):
         (pool_stage.folder(store) / "stage.json").write_text(json.dumps({"outputs": out}))
         assert out["contaminated_rows"] == 1
         planted = read_pool(out["pool_path"]).iloc[-1]["id"]
-        stage = next(s for s in plan.of_kind("selection") if s.params["strategy"] == "scores")
+        stage = next(s for s in plan.of_kind("selection") if s.arm.strategy == "scores")
         manifest = run_selection(stage, store, plan.config)["manifest"]
         assert manifest["contamination"]["flagged_in_pool"] == 1
         top = json.loads((stage.folder(store) / manifest["subsets"]["5"]["path"]).read_text().splitlines()[0])["id"]

@@ -10,9 +10,10 @@ import dataclasses
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Union
 
-from chasing_random.config import ExperimentConfig, PoolConfig, StrategyConfig
+from chasing_random.config import (BenchmarkConfig, ExperimentConfig, GenerationConfig, JudgeConfig, PoolConfig,
+                                  StrategyConfig, TrainingConfig)
 from chasing_random.errors import ChaseError
 from chasing_random.pipeline.estimate import Estimator
 from chasing_random.store import ArtifactStore, file_fingerprint, fingerprint
@@ -39,23 +40,106 @@ class Arm:
         seed = f"/seed{self.seed}" if self.seed is not None else ""
         return f"{self.pool}/{self.label}/{self.budget or 'full'}{seed}"
 
-    def model_params(self) -> dict[str, Any]:
-        """The params of a stage about this arm's model (the report's rows name it by its label)."""
+    def model_json(self) -> dict[str, Any]:
+        """How ``stage.json`` of a stage about this arm's model names it: its key ``strategy`` holds the
+        *label* (the format stores were written in; typed code reads ``label`` and ``strategy``)."""
         return {"pool": self.pool, "strategy": self.label, "budget": self.budget, "seed": self.seed}
+
+
+# Typed parameters of each kind of stage, built once by ``expand`` and read by attribute. ``to_json`` is
+# the ``params`` of the stage's ``stage.json``, key for key and in order as stores have always held them.
+
+@dataclass(frozen=True)
+class PoolParams:
+    """A pool stage: the pool's config (for strictrandom's whole source, the derived pool's)."""
+
+    pool: PoolConfig
+
+    def to_json(self) -> dict[str, Any]:
+        return {"pool": self.pool.model_dump()}
+
+
+@dataclass(frozen=True)
+class SelectionParams:
+    """A selection stage: the strategy's options (with the base model for strategies that read it), every
+    budget's subset it writes, and the experiment's judge (the default of judge-based strategies)."""
+
+    arm: Arm
+    options: dict[str, Any]
+    budgets: tuple[int, ...]
+    judge: JudgeConfig
+
+    def to_json(self) -> dict[str, Any]:
+        arm = self.arm
+        return {"pool": arm.pool, "strategy": arm.strategy, "label": arm.label, "seed": arm.seed,
+                "options": dict(self.options), "budgets": list(self.budgets), "judge": self.judge.model_dump()}
+
+
+@dataclass(frozen=True)
+class TrainingParams:
+    """A training stage: one budget's subset of the arm's selection, fine-tuned as configured."""
+
+    arm: Arm
+    training: TrainingConfig
+
+    def to_json(self) -> dict[str, Any]:
+        return {**self.arm.model_json(), "training": self.training.model_dump()}
+
+
+@dataclass(frozen=True)
+class GenerationParams:
+    """A generation stage: the arm's model on one benchmark's prompts."""
+
+    arm: Arm
+    benchmark: BenchmarkConfig
+    generation: GenerationConfig
+
+    def to_json(self) -> dict[str, Any]:
+        return {**self.arm.model_json(), "benchmark": self.benchmark.model_dump(),
+                "generation": self.generation.model_dump()}
+
+
+@dataclass(frozen=True)
+class EvaluationParams:
+    """An evaluation stage: the benchmark's metric of the arm's model. ``generation`` is set when the
+    benchmark scores generated outputs, ``judge`` when it needs a judge, ``setting_budget`` (the budget of
+    the random references) when it is judged pairwise."""
+
+    arm: Arm
+    benchmark: BenchmarkConfig
+    generation: GenerationConfig | None = None
+    judge: JudgeConfig | None = None
+    setting_budget: int | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        out = {**self.arm.model_json(), "benchmark": self.benchmark.model_dump()}
+        if self.generation is not None:
+            out["generation"] = self.generation.model_dump()
+        if self.setting_budget is not None:
+            out["setting_budget"] = self.setting_budget
+        if self.judge is not None:
+            out["judge"] = self.judge.model_dump()
+        return out
+
+
+StageParams = Union[PoolParams, SelectionParams, TrainingParams, GenerationParams, EvaluationParams]
 
 
 @dataclass
 class Stage:
-    """One unit of work of a run: its identity, what it needs, where its outputs go, and (for selection,
-    training, generation and evaluation) the arm it belongs to."""
+    """One unit of work of a run: its identity, its typed parameters, what it needs, where its outputs go."""
 
     kind: str
     name: str
     key: str
+    params: StageParams
     deps: list["Stage"] = field(default_factory=list)
-    params: dict[str, Any] = field(default_factory=dict)
     estimate_device_hours: float = 0.0
-    arm: Arm | None = None
+
+    @property
+    def arm(self) -> Arm | None:
+        """The selection or model the stage is about (None for pools)."""
+        return getattr(self.params, "arm", None)
 
     def folder(self, store: ArtifactStore) -> Path:
         return store.path(self.kind, self.key)
@@ -194,7 +278,7 @@ def expand(config: ExperimentConfig) -> Plan:
     generation_cfg = config.generation.model_dump()
     for pool in config.pools:
         pool_stage = Stage("pool", f"pool {pool.name}", fingerprint("pool", STAGE_CODE_VERSION, _pool_fingerprint(pool)),
-                           params={"pool": pool.model_dump()}, estimate_device_hours=est.pool(pool))
+                           PoolParams(pool), estimate_device_hours=est.pool(pool))
         stages.append(pool_stage)
         whole_source_stage = None
         if pool.whole_source:
@@ -202,7 +286,7 @@ def expand(config: ExperimentConfig) -> Plan:
                                             "limit": None, "whole_source": None})
             whole_source_stage = Stage("pool", f"pool {whole.name}",
                                        fingerprint("pool", STAGE_CODE_VERSION, _pool_fingerprint(whole)),
-                                       params={"pool": whole.model_dump()}, estimate_device_hours=est.pool(whole))
+                                       PoolParams(whole), estimate_device_hours=est.pool(whole))
             stages.append(whole_source_stage)
         # model stages per (strategy, seed, budget), remembered to wire pairwise references
         models: dict[Arm, Stage] = {}
@@ -221,26 +305,23 @@ def expand(config: ExperimentConfig) -> Plan:
                 sel = Stage("selection", f"select {pool.name}/{label}" + (f"/seed{seed}" if seed is not None else ""),
                             fingerprint("selection", STAGE_CODE_VERSION, pool_stage.key, strategy.name, options,
                                         config.budgets, seed, config.judge.model_dump()),
-                            deps=deps,
-                            params={"pool": pool.name, "strategy": strategy.name, "label": label, "seed": seed,
-                                    "options": options, "budgets": config.budgets,
-                                    "judge": config.judge.model_dump()},
-                            estimate_device_hours=est.selection(strategy, pool), arm=arm)
+                            SelectionParams(arm, options, tuple(config.budgets), config.judge),
+                            deps=deps, estimate_device_hours=est.selection(strategy, pool))
                 stages.append(sel)
                 for budget in budgets:
                     rows = budget or est.pool_rows(pool)
                     model = dataclasses.replace(arm, budget=budget)
                     train = Stage("training", f"train {model.tag()}",
                                   fingerprint("training", STAGE_CODE_VERSION, sel.key, budget, training_cfg),
-                                  deps=[sel], params={**model.model_params(), "training": training_cfg},
-                                  estimate_device_hours=est.training(rows, pool), arm=model)
+                                  TrainingParams(model, config.training),
+                                  deps=[sel], estimate_device_hours=est.training(rows, pool))
                     stages.append(train)
                     models[model] = train
-        stages.extend(_benchmark_stages(config, pool.name, models, generation_cfg, est))
+        stages.extend(_benchmark_stages(config, models, generation_cfg, est))
     return Plan(config, stages)
 
 
-def _benchmark_stages(config: ExperimentConfig, pool: str, models: dict, generation_cfg: dict,
+def _benchmark_stages(config: ExperimentConfig, models: dict[Arm, Stage], generation_cfg: dict,
                       est: Estimator) -> list[Stage]:
     """Generation and evaluation stages of every model on every benchmark of the config (from the registry:
     whether it generates, and whether it is judged pairwise against the random models)."""
@@ -248,31 +329,30 @@ def _benchmark_stages(config: ExperimentConfig, pool: str, models: dict, generat
     for bench in config.benchmarks:
         spec = bench.spec
         bench_key = bench.fingerprint_view()
-        common_bench = bench.model_dump()
         generations: dict[Arm, Stage] = {}
         for arm, train in models.items():
-            common = {**arm.model_params(), "benchmark": common_bench}
             if not spec.generates:
                 stages.append(Stage("evaluation", f"{bench.name} {arm.tag()}",
                                     fingerprint("evaluation", STAGE_CODE_VERSION, train.key, bench_key),
-                                    deps=[train], params=common, estimate_device_hours=est.evaluation(bench),
-                                    arm=arm))
+                                    EvaluationParams(arm, bench),
+                                    deps=[train], estimate_device_hours=est.evaluation(bench)))
                 continue
             gen = Stage("generation", f"generate {bench.name} {arm.tag()}",
                         fingerprint("generation", STAGE_CODE_VERSION, train.key, bench_key, generation_cfg),
-                        deps=[train], params={**common, "generation": generation_cfg},
-                        estimate_device_hours=est.generation(bench), arm=arm)
+                        GenerationParams(arm, bench, config.generation),
+                        deps=[train], estimate_device_hours=est.generation(bench))
             stages.append(gen)
             generations[arm] = gen
-        judge_cfg = (bench.judge or config.judge).model_dump()
+        judge = bench.judge or config.judge
+        judge_cfg = judge.model_dump()
         for arm, gen in generations.items():
-            common = {**gen.params}
             if not spec.pairwise:
                 stages.append(Stage("evaluation", f"evaluate {bench.name} {arm.tag()}",
                                     fingerprint("evaluation", STAGE_CODE_VERSION, gen.key,
                                                 *([judge_cfg] if spec.needs_judge else [])),  # a new judge re-judges
-                                    deps=[gen], params={**common, "judge": judge_cfg} if spec.needs_judge else common,
-                                    estimate_device_hours=est.evaluation(bench), arm=arm))
+                                    EvaluationParams(arm, bench, config.generation,
+                                                     judge=judge if spec.needs_judge else None),
+                                    deps=[gen], estimate_device_hours=est.evaluation(bench)))
                 continue
             for ref_budget in ([arm.budget] if arm.budget is not None else config.budgets):
                 refs = [g for ref, g in generations.items()  # the random trials, by registry name (never by label)
@@ -282,7 +362,7 @@ def _benchmark_stages(config: ExperimentConfig, pool: str, models: dict, generat
                 stages.append(Stage("evaluation", f"pairwise {arm.tag()} vs random/{ref_budget}",
                                     fingerprint("evaluation", STAGE_CODE_VERSION, gen.key, [r.key for r in refs],
                                                 judge_cfg),
-                                    deps=[gen, *refs], params={**common, "setting_budget": ref_budget,
-                                                               "judge": judge_cfg},
-                                    estimate_device_hours=est.evaluation(bench), arm=arm))
+                                    EvaluationParams(arm, bench, config.generation, judge=judge,
+                                                     setting_budget=ref_budget),
+                                    deps=[gen, *refs], estimate_device_hours=est.evaluation(bench)))
     return stages

@@ -14,7 +14,7 @@ from pathlib import Path
 from chasing_random.config import BenchmarkConfig, ExperimentConfig
 from chasing_random.errors import ChaseError
 from chasing_random.judges.factory import JudgeSpec
-from chasing_random.pipeline.plan import DONE_MARKER, Plan, Stage, expand
+from chasing_random.pipeline.plan import DONE_MARKER, Arm, Plan, Stage, expand
 from chasing_random.pipeline.stages import run_stage
 from chasing_random.results import CostRow, EvaluationRow, Spend, SubsetRow, write_results
 from chasing_random.store import ArtifactStore, write_json_atomic
@@ -94,11 +94,12 @@ def _selection_spend(stage: Stage, out: dict, device: str, folder: Path) -> Spen
     return Spend.model_validate({"device": device, **cost})
 
 
-def evaluation_rows(params: dict, bench: BenchmarkConfig, out: dict, budget: int | None) -> list[EvaluationRow]:
-    """The results rows of one evaluation stage's outputs in one setting: its metric first (the report's
-    primary), then each secondary metric of the same outputs (IFEval's instruction level)."""
+def evaluation_rows(arm: Arm, bench: BenchmarkConfig, out: dict, budget: int | None) -> list[EvaluationRow]:
+    """The results rows of one evaluation stage's outputs in one setting (rows name the arm by its label):
+    its metric first (the report's primary), then each secondary metric of the same outputs (IFEval's
+    instruction level)."""
     metric = bench.spec.metric
-    return [EvaluationRow(pool=params["pool"], budget=budget, strategy=params["strategy"], seed=params["seed"],
+    return [EvaluationRow(pool=arm.pool, budget=budget, strategy=arm.label, seed=arm.seed,
                           benchmark=bench.spec.label(bench), metric=score["metric"], value=score["value"],
                           unit=score.get("unit", metric.unit),
                           higher_is_better=score.get("higher_is_better", metric.higher_is_better),
@@ -118,39 +119,35 @@ def collect_results(plan: Plan, paths: RunPaths) -> dict[str, int]:
     costs: list[CostRow] = []
     subsets: list[SubsetRow] = []
     for stage in plan.stages:
-        if not stage.done(store):
+        if not stage.done(store) or stage.arm is None:  # pools spend nothing worth a row
             continue
         record = stage.record(store)
-        p, out, wall = stage.params, record["outputs"], record["wall_time_s"]
+        arm, out, wall = stage.arm, record["outputs"], record["wall_time_s"]
+        who = {"pool": arm.pool, "strategy": arm.label, "seed": arm.seed}  # rows name a strategy by its label
         if stage.kind == "selection":
             spend = _selection_spend(stage, out, record["device"], stage.folder(store))
-            costs.append(CostRow(pool=p["pool"], strategy=p["label"], budget=None, seed=p["seed"], stage="selection",
-                                 wall_time_s=wall, **spend.model_dump()))
+            costs.append(CostRow(**who, budget=None, stage="selection", wall_time_s=wall, **spend.model_dump()))
             manifest = out["manifest"]
             for budget, path in out["subsets"].items():
-                subsets.append(SubsetRow(pool=p["pool"], strategy=p["label"], budget=int(budget), seed=p["seed"],
-                                         ids_path=path, pool_path=out["pool_path"],
+                subsets.append(SubsetRow(**who, budget=int(budget), ids_path=path, pool_path=out["pool_path"],
                                          targeted=bool(manifest.get("targeted")),
                                          contaminated=manifest["subsets"][budget].get("contaminated")))
         elif stage.kind == "training":
             manifest = out["manifest"]
-            costs.append(CostRow(pool=p["pool"], strategy=p["strategy"], budget=p["budget"], seed=p["seed"],
-                                 stage="training", device=record["device"],
+            costs.append(CostRow(**who, budget=arm.budget, stage="training", device=record["device"],
                                  device_hours=float(manifest.get("device_hours", wall / 3600)), wall_time_s=wall,
                                  examples=manifest.get("n_examples")))
         elif stage.kind == "generation":
-            costs.append(CostRow(pool=p["pool"], strategy=p["strategy"], budget=p["budget"], seed=p["seed"],
-                                 stage="generation", device=record["device"], device_hours=wall / 3600,
-                                 wall_time_s=wall))
+            costs.append(CostRow(**who, budget=arm.budget, stage="generation", device=record["device"],
+                                 device_hours=wall / 3600, wall_time_s=wall))
         elif stage.kind == "evaluation":
-            bench = BenchmarkConfig.model_validate(p["benchmark"])
-            settings = [p["setting_budget"]] if "setting_budget" in p else (
-                [p["budget"]] if p["budget"] is not None else budgets)
+            bench = stage.params.benchmark
+            setting = stage.params.setting_budget
+            settings = [setting] if setting is not None else [arm.budget] if arm.budget is not None else budgets
             for budget in settings:
-                evaluations.extend(evaluation_rows(p, bench, out, budget))
+                evaluations.extend(evaluation_rows(arm, bench, out, budget))
             api_tokens = out.get("api_tokens") or {}
-            costs.append(CostRow(pool=p["pool"], strategy=p["strategy"], budget=p["budget"], seed=p["seed"],
-                                 stage="evaluation", device=record["device"],
+            costs.append(CostRow(**who, budget=arm.budget, stage="evaluation", device=record["device"],
                                  device_hours=0.0 if api_tokens else wall / 3600, api_tokens=api_tokens,
                                  wall_time_s=wall))
     counts = write_results(paths.run_dir, evaluations, costs, subsets)
