@@ -13,11 +13,10 @@ Example: python benchmarks/diversity_filter.py            (1,000,000 x 384, budg
 
 from __future__ import annotations
 
-import argparse
-import resource
 import time
 
 import numpy as np
+from common import peak_gb, table_parser, timed
 
 from chasing_random.selection.diversity import diversity_walk, normalise_rows
 
@@ -71,12 +70,9 @@ def lower_bound_seconds(emb, scores, examined: int, kept_idx: np.ndarray, block:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rows", type=int, default=1_000_000)
-    parser.add_argument("--dim", type=int, default=384)
-    parser.add_argument("--budget", type=int, default=10_000)
+    parser = table_parser(__doc__, rows=1_000_000, dim=384, budget=10_000, prefix=20_000,
+                          prefix_help="rows checked against the plain loop")
     parser.add_argument("--threshold", type=float, default=0.9)
-    parser.add_argument("--prefix", type=int, default=20_000, help="rows checked against the plain loop")
     args = parser.parse_args()
 
     emb, scores = planted_pool(args.rows, args.dim, args.budget)
@@ -88,16 +84,13 @@ def main() -> None:
         print(f"plain loop on a {args.prefix}-row {name}: identical={same} ({len(blocked)} kept)")
         assert same
 
-    started = time.perf_counter()
-    result = diversity_walk(emb, scores, args.budget, args.threshold)
-    seconds = time.perf_counter() - started
+    result, seconds = timed(diversity_walk, emb, scores, args.budget, args.threshold)
     bound = lower_bound_seconds(emb, scores, result.examined, result.indices)
-    peak_gb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024 ** 2
     print(f"full run: {args.rows} x {args.dim}, budget {args.budget}, threshold {args.threshold}: "
           f"kept {len(result.indices)}, examined {result.examined} ({result.examined / args.rows:.1%} of the pool)")
     print(f"filter {seconds:.2f} s; lower bound (examined x final kept product) {bound:.2f} s; "
           f"ratio {seconds / bound:.2f} (target <= 2)")
-    print(f"peak resident memory {peak_gb:.2f} GB (target < 4)")
+    print(f"peak resident memory {peak_gb():.2f} GB (target < 4)")
 
 
 if __name__ == "__main__":

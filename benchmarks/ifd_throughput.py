@@ -15,34 +15,21 @@ Usage: python benchmarks/ifd_throughput.py [--rows 200] [--batch-size 8] [--repe
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
-import tempfile
 import time
-from pathlib import Path
 
 import numpy as np
 import torch
+from common import ALPACA_SAMPLE, alpaca_pool
 
-from chasing_random.data.pool import build_pool, read_pool
 from chasing_random.models.loading import load_causal_lm
 from chasing_random.models.precision import resolve_precision
 from chasing_random.scoring.losses import build_sequences, sequence_losses
 from chasing_random.scoring.shards import pick_device
 
-DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "alpaca_random_9k.json"
 MODEL = "smollm2-135m-instruct"
 MAX_LENGTH = 256
-
-
-def load_rows(n: int):
-    """The first n rows of the Alpaca sample as a pool (through the project's own Alpaca adapter)."""
-    rows = json.loads(DATA.read_text())[:n]
-    folder = Path(tempfile.mkdtemp())
-    (folder / "rows.json").write_text(json.dumps(rows))
-    build_pool("alpaca", str(folder / "rows.json"), folder / "bench.parquet")
-    return read_pool(folder / "bench.parquet")
 
 
 def reference_losses(model, sequences) -> np.ndarray:
@@ -105,10 +92,10 @@ def main() -> int:
     parser.add_argument("--device", default=None, help="cpu or cuda (default: cuda when present)")
     parser.add_argument("--repeats", type=int, default=3, help="interleaved runs of (a) and (c); medians are compared")
     args = parser.parse_args()
-    if not DATA.exists():
-        print(f"missing {DATA}", file=sys.stderr)
+    if not ALPACA_SAMPLE.exists():
+        print(f"missing {ALPACA_SAMPLE}", file=sys.stderr)
         return 1
-    pool = load_rows(args.rows)
+    pool, _ = alpaca_pool(args.rows)
     model, tokenizer = load_causal_lm(MODEL, device=pick_device(args.device))
     device = next(model.parameters()).device
     cond, direct, kept, _ = build_sequences(list(pool["input"]), list(pool["target"]), tokenizer, "none", MAX_LENGTH)

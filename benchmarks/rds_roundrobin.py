@@ -12,50 +12,26 @@ Example: python benchmarks/rds_roundrobin.py                      (100,000 x 576
 
 from __future__ import annotations
 
-import argparse
-import resource
 import time
 
 import numpy as np
+from common import clustered, peak_gb, table_parser, timed
 
 from chasing_random.selection.rds import BLOCK_ROWS, round_robin, round_robin_reference
 
 
-def clustered(rng, rows: int, dim: int, clusters: int) -> np.ndarray:
-    """Unit float32 rows scattered around ``clusters`` random centres (built in chunks: no float64 copy)."""
-    centres = rng.standard_normal((clusters, dim), dtype=np.float32)
-    out = rng.standard_normal((rows, dim), dtype=np.float32)
-    for s in range(0, rows, 65536):
-        chunk = out[s:s + 65536]
-        chunk *= 0.8
-        chunk += centres[rng.integers(0, clusters, len(chunk))]
-        chunk /= np.linalg.norm(chunk, axis=1, keepdims=True)
-    return out
-
-
-def peak_gb() -> float:
-    """Peak resident memory of this process so far, in GB (Linux reports KiB)."""
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
-
-
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rows", type=int, default=100_000)
-    parser.add_argument("--dim", type=int, default=576)
+    parser = table_parser(__doc__, rows=100_000, dim=576, budget=10_000, prefix=100_000)
     parser.add_argument("--queries", type=int, default=1000)
-    parser.add_argument("--budget", type=int, default=10_000)
-    parser.add_argument("--prefix", type=int, default=100_000, help="rows of the identity check against the plain loop")
     args = parser.parse_args()
     import torch  # noqa: F401  (imported before timing: the blocked top-k uses torch.topk)
 
     rng = np.random.default_rng(0)
-    pool = clustered(rng, args.rows, args.dim, 200)
-    queries = clustered(rng, args.queries, args.dim, 200)
+    pool = clustered(rng, args.rows, args.dim, 200, noise=0.8)
+    queries = clustered(rng, args.queries, args.dim, 200, noise=0.8)
     if args.prefix < args.rows:
         before = peak_gb()
-        tick = time.perf_counter()
-        order = round_robin(pool, queries, args.budget)[0]
-        full_s = time.perf_counter() - tick
+        (order, *_), full_s = timed(round_robin, pool, queries, args.budget)
         after = peak_gb()
         tick = time.perf_counter()
         for start in range(0, args.rows, BLOCK_ROWS):  # the lower bound: the products alone, nothing kept
@@ -66,12 +42,8 @@ def main() -> None:
               f"{bare_s:.2f} s (blocked / bare = {full_s / bare_s:.2f}); peak resident memory {before:.2f} GB with "
               f"the table ({pool.nbytes / 2**30:.2f} GB) built, {after:.2f} GB after the run")
     prefix, budget_prefix = pool[:args.prefix], min(args.budget, args.prefix) * args.prefix // args.rows or 100
-    tick = time.perf_counter()
-    plain = round_robin_reference(prefix, queries, budget_prefix)
-    plain_s = time.perf_counter() - tick
-    tick = time.perf_counter()
-    fast = round_robin(prefix, queries, budget_prefix)[0]
-    fast_s = time.perf_counter() - tick
+    plain, plain_s = timed(round_robin_reference, prefix, queries, budget_prefix)
+    (fast, *_), fast_s = timed(round_robin, prefix, queries, budget_prefix)
     print(f"prefix {args.prefix} rows x {args.dim}, {args.queries} queries, budget {budget_prefix}: "
           f"identical to the plain loop: {fast == plain}")
     print(f"  plain loop {plain_s:.2f} s, blocked {fast_s:.2f} s: blocked is {plain_s / fast_s:.2f}x as fast; "

@@ -20,32 +20,20 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import tempfile
 import time
-from pathlib import Path
 
 import numpy as np
 import torch
+from common import ALPACA_SAMPLE, ROOT, alpaca_pool
 from scipy.stats import spearmanr
 
-from chasing_random.data.pool import build_pool, read_pool
 from chasing_random.models.loading import load_causal_lm
 from chasing_random.scoring.losses import Scored, build_sequences
 from chasing_random.scoring.reference import originals, reference_rows
 
-ROOT = Path(__file__).resolve().parents[1]
-DATA = ROOT.parent / "shared" / "data" / "alpaca_random_9k.json"
 FIXTURE = ROOT / "tests" / "fixtures" / "reference_ifd.json"
 MODEL = "smollm2-135m-instruct"
 L = 512
-
-
-def load_pool(n: int):
-    rows = json.loads(DATA.read_text())[:n]
-    folder = Path(tempfile.mkdtemp())
-    (folder / "rows.json").write_text(json.dumps(rows))
-    build_pool("alpaca", str(folder / "rows.json"), folder / "bench.parquet")
-    return read_pool(folder / "bench.parquet"), folder / "bench.parquet"
 
 
 class TokenLosses:
@@ -116,11 +104,11 @@ def main() -> int:
     parser.add_argument("--top", type=int, default=10)
     parser.add_argument("--batch-size", type=int, default=8)
     args = parser.parse_args()
-    if not DATA.exists():
-        print(f"skipped: {DATA} is not present")
+    if not ALPACA_SAMPLE.exists():
+        print(f"skipped: {ALPACA_SAMPLE} is not present")
         return 0
     started = time.perf_counter()
-    pool, pool_path = load_pool(args.rows)
+    pool, pool_path = alpaca_pool(args.rows)
     model, tok = load_causal_lm(MODEL, dtype="float32", device="cpu")
     model.eval()
     rows = originals(pool, pool_path)

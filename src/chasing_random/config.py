@@ -9,18 +9,16 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, NonNegativeInt, ValidationError, field_validator, model_validator
+from pydantic import Field, NonNegativeInt, ValidationError, field_validator, model_validator
 
+from chasing_random.benchmarks import BENCHMARKS, BenchmarkSpec
 from chasing_random.errors import ChaseError
+from chasing_random.prices import PricesConfig
+from chasing_random.schema import BenchmarkEntry, JudgeConfig, Strict
+from chasing_random.selection.base import validate_options
 from chasing_random.store import note_input
 
 DEFAULT_RANDOM_SEEDS = [0, 1, 2]
-
-
-class Strict(BaseModel):
-    """Base model: unknown keys are errors."""
-
-    model_config = ConfigDict(extra="forbid")
 
 
 class MixtureConfig(Strict):
@@ -77,8 +75,6 @@ class StrategyConfig(Strict):
     @field_validator("options")
     @classmethod
     def _known_options(cls, options: dict[str, Any]) -> dict[str, Any]:
-        from chasing_random.selection.base import validate_options
-
         return validate_options(options)
 
     @property
@@ -106,134 +102,27 @@ class GenerationConfig(Strict):
     backend: Literal["hf", "vllm"] = "hf"
 
 
-class JudgeConfig(Strict):
-    """A judge: its spec (``local:NAME`` or ``openai:MODEL``) and backend options (base_url,
-    max_concurrency, ...). The experiment's judge is the default of every judge-based strategy and of
-    pairwise benchmarks; a strategy (``options.judge`` + ``options.judge_options``) or a benchmark
-    (``judge:``) may set its own."""
-
-    spec: str = "local:smollm2-135m-instruct"
-    options: dict[str, Any] = Field(default_factory=dict)
-
-    @field_validator("spec")
-    @classmethod
-    def _parses(cls, spec: str) -> str:
-        from chasing_random.judges.factory import JudgeSpec
-
-        try:
-            JudgeSpec.parse(spec, bare_is_local=False)
-        except ChaseError as exc:
-            raise ValueError(str(exc)) from None
-        return spec
-
-    def parsed(self):
-        """The ``JudgeSpec`` (the one parsed form every judge of a run is built from)."""
-        from chasing_random.judges.factory import JudgeSpec
-
-        return JudgeSpec.parse(self.spec, self.options, bare_is_local=False)
-
-
-class BenchmarkConfig(Strict):
-    """A benchmark of the registry (``chasing_random.benchmarks``): generation on its prompts, then its metric."""
-
-    def judged_in_both_orders(self, judge) -> bool:
-        """Whether pairs are judged in both shown orders: as configured, else yes unless ``judge`` (a
-        parsed JudgeSpec) is an API judge (local judges are cheap and position-biased)."""
-        if self.both_orders is not None:
-            return self.both_orders
-        return not judge.is_api
-
-    name: str
-    limit: int | None = Field(default=None, gt=0)
-    seed: int = Field(default=0, ge=0)
-    subset: str | None = None
-    max_new_tokens: int | None = None
-    tasks: list[str] = Field(default_factory=list, description="harness only")
-    data: str | None = Field(default=None, description="llmbar, lima_pairwise, infobench: a local copy of the "
-                                                       "benchmark's data (default: the hub / its repository)")
-    protocol: Literal["weighted", "discrete"] = "weighted"
-    both_orders: bool | None = Field(default=None, description="judge each pair in both shown orders; "
-                                     "default: yes for local judges (cheap, position-biased), no for API judges")
-    margin: float | None = Field(default=None, gt=0, description="equivalence margin of the report's verdicts, in "
-                                 "the metric's units (default 0.02 for fractions, 2.0 for percents)")
-    judge: JudgeConfig | None = Field(default=None, description="judge-based benchmarks: this benchmark's own "
-                                                                 "judge instead of the experiment's")
+class BenchmarkConfig(BenchmarkEntry):
+    """A benchmark of the registry (``chasing_random.benchmarks``): its entry, checked against its spec."""
 
     @field_validator("name")
     @classmethod
     def _registered(cls, name: str) -> str:
-        from chasing_random.benchmarks import BENCHMARKS
-
         if name not in BENCHMARKS:
             raise ValueError(f"unknown benchmark '{name}'; valid: {', '.join(BENCHMARKS)}")
         return name
 
     @model_validator(mode="after")
     def _spec_checks(self):
-        from chasing_random.benchmarks import BENCHMARKS
-
         spec = BENCHMARKS[self.name]
         if spec.validate is not None:
             spec.validate(self)
         return self
 
     @property
-    def spec(self):
-        """This benchmark's registry entry (``BenchmarkSpec``)."""
-        from chasing_random.benchmarks import BENCHMARKS
-
+    def spec(self) -> BenchmarkSpec:
+        """This benchmark's registry entry."""
         return BENCHMARKS[self.name]
-
-    def fingerprint_view(self) -> dict:
-        """The config that keys generation stages (the judge only keys evaluation)."""
-        return self.model_dump(exclude={"judge"})
-
-
-DEFAULT_DEVICE_HOUR = {"cpu": 0.10, "T4": 0.35, "L4": 0.80, "A10G": 1.00, "A100": 1.80, "H100": 3.00, "mps": 0.0}
-# USD per million tokens (input, output): list prices of common judge models.
-DEFAULT_API_PER_MILLION = {"gpt-4o": {"input": 2.50, "output": 10.00}, "gpt-4o-mini": {"input": 0.15, "output": 0.60},
-                           "gpt-4.1": {"input": 2.00, "output": 8.00}, "gpt-4.1-mini": {"input": 0.40, "output": 1.60},
-                           "gpt-4-turbo": {"input": 10.00, "output": 30.00},
-                           "gpt-3.5-turbo": {"input": 0.50, "output": 1.50}}
-DEFAULT_DEVICE_FLOPS = {"cpu": 5.0e10, "T4": 2.5e13, "L4": 4.0e13, "A10G": 5.0e13, "A100": 1.25e14, "H100": 3.0e14}
-
-
-class ApiPrice(Strict):
-    """USD per million input (prompt) and output (completion) tokens of one API model. A single
-    number (the format before the split) prices both directions alike."""
-
-    input: float = Field(ge=0)
-    output: float = Field(ge=0)
-
-    @model_validator(mode="before")
-    @classmethod
-    def _one_number(cls, value):
-        return {"input": value, "output": value} if isinstance(value, (int, float)) else value
-
-
-class PricesConfig(Strict):
-    """Dollars per device-hour by device type and per million API tokens by model and direction (merged
-    over the defaults above), and sustained FLOP/s per device used only by ``--dry-run`` estimates."""
-
-    device_hour: dict[str, float] = Field(default_factory=lambda: dict(DEFAULT_DEVICE_HOUR))
-    api_per_million_tokens: dict[str, ApiPrice] = Field(default_factory=lambda: dict(DEFAULT_API_PER_MILLION),
-                                                        validate_default=True)
-    device_flops: dict[str, float] = Field(default_factory=lambda: dict(DEFAULT_DEVICE_FLOPS))
-
-    @field_validator("device_hour", "api_per_million_tokens", "device_flops", mode="before")
-    @classmethod
-    def _merge_over_defaults(cls, value, info):
-        defaults = {"device_hour": DEFAULT_DEVICE_HOUR, "api_per_million_tokens": DEFAULT_API_PER_MILLION,
-                    "device_flops": DEFAULT_DEVICE_FLOPS}[info.field_name]
-        return {**defaults, **value} if isinstance(value, dict) else value
-
-    def api_price(self, model: str) -> ApiPrice:
-        """The price of an API model; an unknown model is an error naming the config key to set."""
-        if model not in self.api_per_million_tokens:
-            raise ChaseError(f"API model '{model}' has no price: set prices.api_per_million_tokens.{model}: "
-                             "{input: USD, output: USD} (per million tokens) in the experiment config "
-                             f"(priced: {', '.join(sorted(self.api_per_million_tokens))})")
-        return self.api_per_million_tokens[model]
 
 
 RESOURCE_KINDS = ("pool", "selection", "training", "generation", "evaluation", "scoring", "embedding", "judging")

@@ -16,8 +16,9 @@ from typing import Annotated, Iterable, Literal, Optional, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from chasing_random.config import PricesConfig as Prices
+from chasing_random.benchmarks import UNITS, metric_of
 from chasing_random.errors import ChaseError
+from chasing_random.prices import PricesConfig as Prices
 from chasing_random.store import jsonl_lines, note_input, write_text_atomic
 
 RANDOM = "random"
@@ -125,16 +126,12 @@ class EvaluationRow(BaseModel):
     def _unit_from_registry(self):
         """Rows written before units were data get their benchmark's declared unit and direction."""
         if self.unit is None or self.higher_is_better is None:
-            from chasing_random.benchmarks import metric_of
-
             metric = metric_of(self.benchmark, self.metric)
             if metric is None:
                 raise ValueError(f"no unit for metric '{self.metric}' of benchmark '{self.benchmark}' (not in the "
                                  f"benchmark registry); add \"unit\" and \"higher_is_better\" or {REGENERATE}")
             self.unit = self.unit or metric.unit
             self.higher_is_better = metric.higher_is_better if self.higher_is_better is None else self.higher_is_better
-        from chasing_random.benchmarks import UNITS
-
         if self.unit not in UNITS:
             raise ValueError(f"unknown unit '{self.unit}'; valid: {', '.join(UNITS)}")
         if self.per_prompt_weight and set(self.per_prompt_weight) != set(self.per_prompt):

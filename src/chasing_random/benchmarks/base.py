@@ -8,11 +8,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable
+from typing import Any, Callable
 
-if TYPE_CHECKING:
-    from chasing_random.config import BenchmarkConfig
-    from chasing_random.judges.factory import JudgeSpec
+from chasing_random.judges.factory import JudgeSpec
+from chasing_random.schema import BenchmarkEntry
 
 
 @dataclass(frozen=True)
@@ -84,12 +83,12 @@ class EvalContext:
     """What an evaluation sees: the benchmark's config, the stage folder, the generated outputs (or
     the trained model for benchmarks that do not generate), reference outputs and the judge."""
 
-    bench: "BenchmarkConfig"
+    bench: BenchmarkEntry
     folder: Path
     outputs: Path | None = None
     model_dir: str | None = None
     references: list[str] = field(default_factory=list)
-    judge: "JudgeSpec | None" = None
+    judge: JudgeSpec | None = None
 
 
 @dataclass(frozen=True)
@@ -107,26 +106,26 @@ class BenchmarkSpec:
     description: str
     metric: Metric
     evaluate: Callable[[EvalContext], Score]
-    prompts: Callable[["BenchmarkConfig", Path], PromptSource] | None = None
+    prompts: Callable[[BenchmarkEntry, Path], PromptSource] | None = None
     expected_size: int | None = None
     needs_judge: bool = False
     pairwise: bool = False
     max_new_tokens: int | None = None
     eval_tokens_per_prompt: int = 0
-    validate: Callable[["BenchmarkConfig"], None] | None = None
-    result_name: Callable[["BenchmarkConfig"], str] | None = None
-    evaluation_prompts: Callable[["BenchmarkConfig"], int] | None = None
+    validate: Callable[[BenchmarkEntry], None] | None = None
+    result_name: Callable[[BenchmarkEntry], str] | None = None
+    evaluation_prompts: Callable[[BenchmarkEntry], int] | None = None
     secondary_metrics: tuple[Metric, ...] = ()
 
     @property
     def generates(self) -> bool:
         return self.prompts is not None
 
-    def label(self, bench: "BenchmarkConfig") -> str:
+    def label(self, bench: BenchmarkEntry) -> str:
         """The benchmark's name in results files (e.g. ``harness:mmlu+arc_easy``)."""
         return self.result_name(bench) if self.result_name else self.name
 
-    def prompt_count(self, bench: "BenchmarkConfig") -> int:
+    def prompt_count(self, bench: BenchmarkEntry) -> int:
         """Prompts (or documents) one evaluation runs over, for estimates."""
         if self.evaluation_prompts:
             return self.evaluation_prompts(bench)

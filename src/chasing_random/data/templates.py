@@ -8,8 +8,10 @@ response after when the instruction is left out.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 from chasing_random.errors import ChaseError
+from chasing_random.store import read_manifest
 
 PAPER_PROMPT = ("Below is an instruction that is optionally paired with some additional context. "
                 "Respond appropriately follows using the context (if any) \n \n ### Instruction: {input} \n ### Response:")
@@ -71,3 +73,13 @@ def get_template(name: str) -> Template:
     if name not in TEMPLATES:
         raise ChaseError(f"unknown template '{name}'; valid templates: {', '.join(TEMPLATES)}")
     return TEMPLATES[name]
+
+
+def model_template(model_path: str, tokenizer, template: str | None) -> str:
+    """The template name: explicit, else the model manifest's, else chat (if the tokenizer has one) or paper."""
+    if template is not None:
+        return get_template(template).name
+    manifest = read_manifest(model_path) if Path(model_path).is_dir() else None
+    if manifest and manifest.get("template"):
+        return manifest["template"]
+    return "chat" if getattr(tokenizer, "chat_template", None) else "paper"

@@ -1,4 +1,5 @@
-"""Benchmark data files: read a JSON list or JSONL of items with located errors, fetch hub copies.
+"""Benchmark data files: read a JSON list or JSONL of items with located errors, fetch hub copies,
+take a benchmark's seeded ``--limit`` sample.
 
 Shared by LLMBar, LIMA and InFoBench, whose files are small JSON lists or JSONL; a bad item is a
 ``ChaseError`` naming the file, the item (its 1-based position or line) and the field.
@@ -7,6 +8,7 @@ Shared by LLMBar, LIMA and InFoBench, whose files are small JSON lists or JSONL;
 from __future__ import annotations
 
 import json
+import random
 import urllib.request
 from pathlib import Path
 
@@ -82,3 +84,15 @@ def url_file(url: str, name: str) -> Path:
     with atomic_path(target) as tmp:
         tmp.write_bytes(data)
     return target
+
+
+def seeded_sample(items: list, limit: int | None, seed: int) -> list:
+    """A seeded sample of ``limit`` items kept in their order (all when no limit): a benchmark's ``--limit``."""
+    if limit is None:
+        return items
+    if limit < 1:
+        raise ChaseError(f"--limit must be at least 1, got {limit}")
+    if limit >= len(items):
+        return items
+    keep = sorted(random.Random(seed).sample(range(len(items)), limit))
+    return [items[i] for i in keep]

@@ -23,10 +23,9 @@ from pathlib import Path
 from typing import Any
 
 from chasing_random.errors import ChaseError
-from chasing_random.evaluation.datafiles import read_items, text_field, url_file
+from chasing_random.evaluation.datafiles import read_items, seeded_sample, text_field, url_file
 from chasing_random.evaluation.infobench import billed_tokens
 from chasing_random.evaluation.pairwise import LABELS, parse_discrete
-from chasing_random.generation.benchmarks import seeded_sample
 from chasing_random.judges.base import Judge, JudgeReply
 from chasing_random.store import fingerprint, read_manifest, write_json_atomic, write_manifest, write_text_atomic
 
@@ -178,8 +177,7 @@ def model_judge(model: str, *, cache_dir: str | Path | None, batch_size: int = 8
     options = {"cache_dir": str(cache_dir) if cache_dir else None, **(judge_options or {})}
     if model.startswith("openai:"):
         return make_judge(model, **options), JudgeFormat()
-    from chasing_random.data.templates import get_template
-    from chasing_random.generation.generate import model_template
+    from chasing_random.data.templates import get_template, model_template
     from chasing_random.models.loading import load_tokenizer, resolve_model
 
     name = model.split(":", 1)[1] if model.startswith("local:") else model

@@ -10,13 +10,13 @@ is reachable. LIMA and InFoBench ship in no package: ``lima`` / ``infobench`` lo
 
 from __future__ import annotations
 
-import random
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
 from chasing_random.data.readers import read_rows_or_raise
 from chasing_random.errors import ChaseError
+from chasing_random.evaluation.datafiles import seeded_sample
 from chasing_random.packages import package_path
 
 ALPACA_EVAL_SUBSETS = ("vicuna", "koala", "selfinstruct", "oasst", "helpful_base")
@@ -169,15 +169,3 @@ def load_benchmark(name: str, *, subset: str | None = None, limit: int | None = 
         if not prompts:
             raise ChaseError(f"benchmark '{name}' has no prompts with {field} '{subset}'")
     return seeded_sample(prompts, limit, seed)
-
-
-def seeded_sample(items: list, limit: int | None, seed: int) -> list:
-    """A seeded sample of ``limit`` items kept in their order (all when no limit): a benchmark's ``--limit``."""
-    if limit is None:
-        return items
-    if limit < 1:
-        raise ChaseError(f"--limit must be at least 1, got {limit}")
-    if limit >= len(items):
-        return items
-    keep = sorted(random.Random(seed).sample(range(len(items)), limit))
-    return [items[i] for i in keep]

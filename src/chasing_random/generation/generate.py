@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 
-from chasing_random.data.templates import get_template
+from chasing_random.data.templates import get_template, model_template
 from chasing_random.errors import ChaseError
 from chasing_random.generation.benchmarks import load_benchmark
 from chasing_random.generation.decoding import resolve_decoding
@@ -28,16 +28,6 @@ BACKENDS = ("hf", "vllm")
 CPU_BATCH_SIZE = 16
 GPU_BATCH_SIZE = 64
 EXTRA_FIELDS = ("key", "instruction_id_list", "kwargs", "question_id", "category")
-
-
-def model_template(model_path: str, tokenizer, template: str | None) -> str:
-    """The template name: explicit, else the model manifest's, else chat (if the tokenizer has one) or paper."""
-    if template is not None:
-        return get_template(template).name
-    manifest = read_manifest(model_path) if Path(model_path).is_dir() else None
-    if manifest and manifest.get("template"):
-        return manifest["template"]
-    return "chat" if getattr(tokenizer, "chat_template", None) else "paper"
 
 
 def _model_identity(model_path: str) -> str:

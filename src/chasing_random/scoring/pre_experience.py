@@ -6,7 +6,8 @@
 2. Fine-tune the base model on that sample with the project's SFT function, cached in the store by
    pool, base model and sample config.
 
-The Cherry strategy asks ``ScoreTables.pre_experienced`` for it; strategies never train a model.
+The Cherry strategy asks ``ScoreTables.pre_experienced`` for it, which makes the two tables of step 1
+and hands them here; strategies never train a model.
 """
 
 from __future__ import annotations
@@ -17,8 +18,9 @@ from typing import Any
 import numpy as np
 
 from chasing_random.errors import ChaseError
-from chasing_random.scoring.shards import TableRun, model_fingerprint
-from chasing_random.scoring.tables import ScoreTables, table_info
+from chasing_random.scoring.embeddings import EmbeddingTable
+from chasing_random.scoring.shards import PoolRead, TableRun, model_fingerprint, table_info
+from chasing_random.store import ArtifactStore
 
 BAND = (25, 75)
 PRE_EXPERIENCED_KIND = "cherry_pre_experienced"
@@ -66,19 +68,15 @@ def band_sample(labels: np.ndarray, perplexity: np.ndarray, per_cluster: int) ->
     return sorted(picked)
 
 
-def pre_experience_sample(tables: ScoreTables, base: str, max_length: int,
-                          config: PreExperienceConfig) -> tuple[list[int], dict, list[TableRun]]:
-    """Step 1: row positions of the pre-experience sample, what was done, and the tables used."""
+def pre_experience_sample(embedded: EmbeddingTable, losses: TableRun,
+                          config: PreExperienceConfig) -> tuple[list[int], dict]:
+    """Step 1: row positions of the pre-experience sample and what was done, from the base model's
+    mean-pooled instruction embeddings and its instruction losses (one row each per pool row)."""
     from sklearn.cluster import KMeans
 
-    embedded = tables.embeddings(base, pooling="mean", field="input", batch_size=config.batch_size,
-                                 max_length=max_length, dtype=config.dtype,
-                                 trust_remote_code=config.trust_remote_code)
-    losses = tables.instruction_losses(base, max_length, batch_size=config.batch_size, dtype=config.dtype,
-                                       trust_remote_code=config.trust_remote_code)
     perplexity = losses.frame["perplexity"].to_numpy(dtype=float)
     perplexity = np.where(np.isfinite(perplexity), perplexity, np.inf)
-    clusters = min(config.clusters, tables.num_rows)
+    clusters = min(config.clusters, len(embedded.ids))
     if clusters < 1 or config.per_cluster < 1:
         raise ChaseError(f"--clusters and --per-cluster must be positive, got {config.clusters} and "
                          f"{config.per_cluster}")
@@ -87,23 +85,22 @@ def pre_experience_sample(tables: ScoreTables, base: str, max_length: int,
     info = {"clusters": clusters, "per_cluster": config.per_cluster, "band_percentiles": list(BAND),
             "sample_rows": len(picked), "embeddings": table_info(embedded.run),
             "instruction_losses": table_info(losses)}
-    return picked, info, [embedded.run, losses]
+    return picked, info
 
 
-def pre_experienced_model(tables: ScoreTables, base: str, max_length: int,
-                          config: PreExperienceConfig) -> PreExperience:
+def pre_experienced_model(pool: PoolRead, store: ArtifactStore, base: str, max_length: int, config: PreExperienceConfig,
+                          embedded: EmbeddingTable, losses: TableRun) -> PreExperience:
     """Steps 1-2: the base model fine-tuned on the pre-experience sample (cached in the store)."""
     from chasing_random.training.sft import train_model
 
-    picked, info, runs = pre_experience_sample(tables, base, max_length, config)
-    store = tables.store
-    key = store.key(PRE_EXPERIENCED_KIND, tables.fingerprint, model_fingerprint(base), config.clusters,
+    picked, info = pre_experience_sample(embedded, losses, config)
+    key = store.key(PRE_EXPERIENCED_KIND, pool.sha, model_fingerprint(base), config.clusters,
                     config.per_cluster, max_length, config.dtype, config.preset, config.overrides, config.seed)
     folder = store.path(PRE_EXPERIENCED_KIND, key)
     existed = (folder / "manifest.json").exists()
-    sample = tables.pool.iloc[picked][["id", "input", "target"]].to_dict("records")
+    sample = pool.frame.iloc[picked][["id", "input", "target"]].to_dict("records")
     manifest = train_model(sample, base, folder, preset=config.preset, overrides=config.overrides, seed=config.seed,
                            trust_remote_code=config.trust_remote_code)
     info.update({"model": str(folder), "preset": config.preset, "reused": existed,
                  "train_device_hours": manifest.get("device_hours"), "sample_ids": [r["id"] for r in sample]})
-    return PreExperience(str(folder), info, runs, float(manifest.get("device_hours") or 0.0))
+    return PreExperience(str(folder), info, [embedded.run, losses], float(manifest.get("device_hours") or 0.0))

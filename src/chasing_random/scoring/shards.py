@@ -74,6 +74,18 @@ class PoolRead:
         return cls(Path(path), read_pool(path), file_fingerprint(path))
 
 
+def table_info(run: TableRun) -> dict:
+    """What a selection manifest says about a score table it used."""
+    return {"path": str(run.path), "reused": run.reused, "cost_to_make": run.manifest.get("cost")}
+
+
+def cost_to_make(*runs: TableRun) -> dict:
+    """Device-hours the given tables cost to make, the same whether this call computed or reused them."""
+    costs = [r.manifest.get("cost") or {} for r in runs]
+    return {"device": costs[0].get("device", runs[0].cost["device"]),
+            "device_hours": sum(float(c.get("device_hours", 0.0)) for c in costs), "api_tokens": {}}
+
+
 def zero_cost(device: str = "cpu") -> dict:
     """The cost record of work that was not done (a cached table)."""
     return {"device": device, "device_hours": 0.0, "api_tokens": {}}

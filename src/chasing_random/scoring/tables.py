@@ -11,7 +11,7 @@ for every table a selection asks for.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Iterator, Sequence
+from typing import Iterator, Sequence
 
 import numpy as np
 import pandas as pd
@@ -22,6 +22,7 @@ from chasing_random.data.pool import open_pool, pool_batches, pool_column, read_
 from chasing_random.judges.factory import JudgeSpec
 from chasing_random.scoring.embeddings import EmbeddingTable, embedding_table
 from chasing_random.scoring.losses import instruction_loss_table, loss_table
+from chasing_random.scoring.pre_experience import PreExperience, PreExperienceConfig, pre_experienced_model
 from chasing_random.scoring.ratings import (
     RatingTable,
     alpagasus_ratings,
@@ -32,22 +33,7 @@ from chasing_random.scoring.ratings import (
 from chasing_random.scoring.shards import PoolRead, TableRun
 from chasing_random.store import ArtifactStore, atomic_path, file_fingerprint
 
-if TYPE_CHECKING:
-    from chasing_random.scoring.pre_experience import PreExperience, PreExperienceConfig
-
 SAMPLE_KIND = "score-sample"
-
-
-def table_info(run: TableRun) -> dict:
-    """What a selection manifest says about a score table it used."""
-    return {"path": str(run.path), "reused": run.reused, "cost_to_make": run.manifest.get("cost")}
-
-
-def cost_to_make(*runs: TableRun) -> dict:
-    """Device-hours the given tables cost to make, the same whether this call computed or reused them."""
-    costs = [r.manifest.get("cost") or {} for r in runs]
-    return {"device": costs[0].get("device", runs[0].cost["device"]),
-            "device_hours": sum(float(c.get("device_hours", 0.0)) for c in costs), "api_tokens": {}}
 
 
 class ScoreTables:
@@ -172,7 +158,11 @@ class ScoreTables:
 
     # --- Cherry's pre-experienced model ------------------------------------------------------------
     def pre_experienced(self, base: str, max_length: int, config: PreExperienceConfig) -> PreExperience:
-        """Cherry's base model fine-tuned on its pre-experience sample (``scoring.pre_experience``)."""
-        from chasing_random.scoring.pre_experience import pre_experienced_model
-
-        return pre_experienced_model(self, base, max_length, config)
+        """Cherry's base model fine-tuned on its pre-experience sample (``scoring.pre_experience``): the
+        sample is drawn from the base model's mean-pooled instruction embeddings and instruction losses."""
+        embedded = self.embeddings(base, pooling="mean", field="input", batch_size=config.batch_size,
+                                   max_length=max_length, dtype=config.dtype,
+                                   trust_remote_code=config.trust_remote_code)
+        losses = self.instruction_losses(base, max_length, batch_size=config.batch_size, dtype=config.dtype,
+                                         trust_remote_code=config.trust_remote_code)
+        return pre_experienced_model(self._read(), self.store, base, max_length, config, embedded, losses)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from chasing_random.scoring.pre_experience import PreExperienceConfig
 from chasing_random.scoring.reference import CHERRY_ALPACA, CHERRY_WIZ, CHERRY_WIZ_AS_SHIPPED
-from chasing_random.scoring.tables import cost_to_make
+from chasing_random.scoring.shards import cost_to_make
 from chasing_random.selection.base import Ranking, SelectionContext, register
 from chasing_random.selection.ifd import rank_by_ifd, reference_option
 

@@ -13,8 +13,7 @@ import numpy as np
 from chasing_random.errors import ChaseError
 from chasing_random.scoring.losses import ifd, mostly_above_one
 from chasing_random.scoring.reference import SUPERFILTERING
-from chasing_random.scoring.shards import TableRun
-from chasing_random.scoring.tables import cost_to_make, table_info
+from chasing_random.scoring.shards import TableRun, cost_to_make, table_info
 from chasing_random.selection.base import Ranking, SelectionContext, register
 
 SMALL_MODEL = "smollm2-135m-instruct"  # Superfiltering used GPT-2, which no offline package ships.

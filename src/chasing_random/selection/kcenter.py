@@ -114,7 +114,7 @@ def kcenter_reference(vectors: np.ndarray, budget: int, first: int) -> list[int]
 @register("kcenter")
 def kcenter(ctx: SelectionContext) -> Ranking:
     """k-center greedy: repeatedly the row farthest from those taken (cosine, --embedder embeddings)."""
-    from chasing_random.scoring.tables import cost_to_make, table_info
+    from chasing_random.scoring.shards import cost_to_make, table_info
 
     o = ctx.options
     table = ctx.tables.embeddings(o.embedder, pooling=o.pooling, field=o.embed_field, batch_size=max(o.batch_size, 32),

@@ -189,7 +189,8 @@ def is_targeted(options: SelectOptions) -> bool:
 @register("rds", targeted=is_targeted)
 def rds(ctx: SelectionContext) -> Ranking:
     """RDS+: round-robin nearest pool rows to query examples (position-weighted base-model embeddings)."""
-    from chasing_random.scoring.tables import ScoreTables, cost_to_make, table_info
+    from chasing_random.scoring.shards import cost_to_make, table_info
+    from chasing_random.scoring.tables import ScoreTables
 
     o = ctx.options
     model = o.model or BASE_MODEL
