@@ -96,6 +96,21 @@ def pool_from_rows(tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
+def near_tie_rows():
+    """``near_tie_rows(seed, groups, copies, dim)``: unit float32 rows in groups of copies a few float32 ulps
+    apart, which float32 products cannot order (the k-center and RDS+ exactness tests)."""
+    import numpy as np
+
+    def make(seed: int, groups: int, copies: int, dim: int):
+        rng = np.random.default_rng(seed)
+        rows = np.repeat(rng.standard_normal((groups, dim)), copies, axis=0)
+        rows = rows + 1e-7 * rng.standard_normal((groups * copies, dim))
+        return (rows / np.linalg.norm(rows, axis=1, keepdims=True)).astype(np.float32)
+
+    return make
+
+
+@pytest.fixture(scope="session")
 def alpaca_rows(shared_data) -> list[dict]:
     """The real Alpaca sample of ../shared/data, read once."""
     return json.loads((shared_data / "alpaca_random_9k.json").read_text(encoding="utf-8"))

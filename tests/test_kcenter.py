@@ -51,11 +51,8 @@ def test_kcenter_strategy_on_a_causal_lm_embedding_table(tmp_path, shared_data, 
 
 
 @pytest.mark.parametrize("block_rows", [5, 128, 4096])
-def test_near_ties_are_decided_in_float64_whatever_the_blocking(block_rows):
+def test_near_ties_are_decided_in_float64_whatever_the_blocking(block_rows, near_tie_rows):
     """Rows a few float32 ulps apart: the float32 products cannot order them, the float64 decision must."""
-    rng = np.random.default_rng(5)
-    base = rng.standard_normal((40, 32))
-    x = np.repeat(base, 25, axis=0) + 1e-7 * rng.standard_normal((1000, 32))
-    x = (x / np.linalg.norm(x, axis=1, keepdims=True)).astype(np.float32)
+    x = near_tie_rows(5, 40, 25, 32)
     order, _ = kcenter_greedy(x, 200, 11, block_rows=block_rows)
     assert order == kcenter_reference(x, 200, 11)

@@ -43,12 +43,9 @@ def test_top_k_keeps_every_row_within_the_slack_of_the_kth():
 
 
 @pytest.mark.parametrize("block", [3, 64, 4096])
-def test_near_ties_are_decided_in_float64_whatever_the_blocking(block):
+def test_near_ties_are_decided_in_float64_whatever_the_blocking(block, near_tie_rows):
     """Pool rows a few float32 ulps apart: the float32 products cannot order them, the float64 decision must."""
-    rng = np.random.default_rng(3)
-    base = rng.standard_normal((30, 48))
-    pool = np.repeat(base, 20, axis=0) + 1e-7 * rng.standard_normal((600, 48))
-    pool = (pool / np.linalg.norm(pool, axis=1, keepdims=True)).astype(np.float32)
+    pool = near_tie_rows(3, 30, 20, 48)
     queries = pool[::37] + np.float32(1e-3)
     order = round_robin(pool, queries, 300, block_rows=block)[0]
     assert order == round_robin_reference(pool, queries, 300)
