@@ -245,9 +245,9 @@ def collection_rows(source: str, split: str) -> tuple[Iterable[tuple[str, RawRow
                     yield str(file), item
 
         return local(), {"path": str(path), "files": len(files)}
-    from chasing_random.data.pool import hub_rows
+    from chasing_random.data.pool import hub_rows, looks_like_hub_id
 
-    if source.count("/") == 1 and not path.suffix and not source.startswith((".", "/")):
+    if looks_like_hub_id(source):
         return ((source, item) for item in hub_rows(source, split)), {"hub_id": source, "split": split}
     raise ChaseError(f"{source}: no such file or folder (and not a hub id of the form owner/name)")
 

@@ -109,9 +109,14 @@ def _raw_rows(path_or_hub: str, split: str) -> tuple[Iterable[RawRow | Rejection
         except OSError as exc:
             raise ChaseError(f"{path}: cannot be read: {exc.strerror}") from None
         return rows, {"path": str(path), "sha256_16": digest}
-    if path_or_hub.count("/") == 1 and not path.suffix and not path_or_hub.startswith((".", "/")):
+    if looks_like_hub_id(path_or_hub):
         return hub_rows(path_or_hub, split), {"hub_id": path_or_hub, "split": split}
     raise ChaseError(f"{path_or_hub}: no such file (and not a hub id of the form owner/name)")
+
+
+def looks_like_hub_id(text: str) -> bool:
+    """Whether a source that is not a local path has the form owner/name of a hub dataset id."""
+    return text.count("/") == 1 and not Path(text).suffix and not text.startswith((".", "/"))
 
 
 class PoolWriter:

@@ -14,6 +14,7 @@ from typing import Any, Union
 
 from chasing_random.config import (BenchmarkConfig, ExperimentConfig, GenerationConfig, JudgeConfig, PoolConfig,
                                   StrategyConfig, TrainingConfig)
+from chasing_random.data.pool import looks_like_hub_id
 from chasing_random.errors import ChaseError
 from chasing_random.pipeline.estimate import Estimator
 from chasing_random.store import ArtifactStore, file_fingerprint, fingerprint
@@ -217,7 +218,7 @@ def _check_judge(spec: str, where: str) -> None:
 
 
 def _check_source(path: str, where: str) -> None:
-    if Path(path).exists() or (path.count("/") == 1 and not Path(path).suffix and not path.startswith((".", "/"))):
+    if Path(path).exists() or looks_like_hub_id(path):
         return
     raise ChaseError(f"{where}: '{path}': no such file (and not a hub id of the form owner/name)")
 
