@@ -136,14 +136,15 @@ def _judge_table(kind: str, pool_path: Path, judge: Judge, ids: list[str] | None
     if ids is not None:
         wanted = set(ids)
         pool = pool[pool["id"].isin(wanted)].reset_index(drop=True)
-    key = store.key(kind, source.sha, judge_identity(judge), config,
+    identity = judge_identity(judge)
+    key = store.key(kind, source.sha, identity, config,
                     None if ids is None else fingerprint(sorted(ids)), code_version=CODE_VERSION)
 
     def compute(rows) -> pa.Table:
         return pa.Table.from_pylist(rate(pool.iloc[rows]), schema=TABLE_SCHEMA)
 
     # A local judge's shards are length-bucketed like any model's; an API judge's stay in pool order.
-    local = judge_identity(judge).get("backend") == "local"
+    local = identity.get("backend") == "local"
     failed_rows = []
 
     def has_failures(shard: pa.Table) -> bool:
@@ -163,7 +164,7 @@ def _judge_table(kind: str, pool_path: Path, judge: Judge, ids: list[str] | None
                       description=f"{kind} {Path(pool_path).name}", work="judging",
                       lengths=[len(a) + len(b) for a, b in zip(pool["input"], pool["target"])] if local else None,
                       inputs={"pool": str(pool_path), "pool_sha256_16": source.sha},
-                      config={"judge": judge_identity(judge), **config, "rows": len(pool),
+                      config={"judge": identity, **config, "rows": len(pool),
                               "code_version": CODE_VERSION})
     return RatingTable(run.table.to_pandas(), run, judge)
 
