@@ -11,7 +11,6 @@ import json
 import time
 from pathlib import Path
 
-import pyarrow.parquet as pq
 
 from chasing_random.data.templates import get_template, model_template
 from chasing_random.errors import ChaseError
@@ -88,8 +87,7 @@ def generate_outputs(model: str, benchmark: str, out, *, subset=None, limit=None
     run_shards(layout, [shards.shard_path(n) for n in range(len(layout))], compute,
                label=str(shards.root), work="generation", description=f"generating {benchmark}")
     gen_seconds = time.time() - gen_started
-    answers = {row["benchmark_index"]: row for n in range(len(layout))
-               for row in pq.read_table(shards.shard_path(n)).to_pylist()}
+    answers = {i: r for n in range(len(layout)) for i, r in shards.answered(n).items()}
     records = [{"instruction": p["instruction"], "output": answers[p["benchmark_index"]]["output"],
                 "generator": generator, "dataset": p["dataset"], "benchmark_index": p["benchmark_index"],
                 **{f: p[f] for f in EXTRA_FIELDS if f in p},
