@@ -142,8 +142,8 @@ class SelectionContext:
     ``chase select``).
 
     ``pool`` (a DataFrame) is read on first use, once for every table and seed; strategies that need
-    only some columns read them with ``column`` and ``column_chunks``, so a million-row pool is never
-    held whole.
+    only some columns read them with ``column`` (or ``tables.column_chunks``), so a million-row pool is
+    never held whole.
     """
 
     def __init__(self, pool_path: Path, pool: pd.DataFrame | None, budgets: list[int], options: SelectOptions,
@@ -166,10 +166,6 @@ class SelectionContext:
     def column(self, name: str) -> list:
         """One pool column as a list, without reading the others."""
         return self.tables.column(name)
-
-    def column_chunks(self, name: str) -> Iterator[list]:
-        """One pool column in consecutive chunks of rows."""
-        return self.tables.column_chunks(name)
 
     def judge(self, spec: str | None, fallback: str | None = None) -> JudgeSpec | None:
         """The judge a strategy uses: ``spec`` (a bare name means local) with ``judge_options``, else the
@@ -357,7 +353,7 @@ def write_selection(ranking: Ranking, ctx: SelectionContext, strategy: str, out_
     chosen = any(ranking.per_budget.values()) if ranking.per_budget is not None else bool(ranking.ids)
     if not chosen and not ctx.options.allow_empty:
         excluded = ", ".join(f"{len(ids)} {reason}" for reason, ids in sorted(ranking.excluded.items())) or "none"
-        raise ChaseError(f"{ctx.pool_path}: strategy '{label}' selected no row of {len(ctx.pool)} (excluded: "
+        raise ChaseError(f"{ctx.pool_path}: strategy '{label}' selected no row of {ctx.num_rows} (excluded: "
                          f"{excluded}); nothing written; loosen its options or pass --allow-empty")
     stem = run_stem(name, label, seed)
     _write_jsonl(out_dir / f"{stem}.ranking.jsonl",
