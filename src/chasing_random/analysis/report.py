@@ -186,7 +186,7 @@ def _generalisation_tables(gen: Generalisation, confidence: float) -> list[Table
     counts = Table("Does any strategy beat random? (primary metric of each benchmark)",
                    ["strategy", "settings", *VERDICTS, "better / worse after BH", "better by chance alone (expected)",
                     "P(beats a random run) [stratified 95% CI]", "mean effect (run SDs)"], rows)
-    best = Table("Best value in each setting", ["setting", "highest value", "distinguishable from random?"],
+    best = Table("Best value in each setting", ["setting", "best value", "distinguishable from random?"],
                  [[label, name, f"yes: {name} beats random" if winner else
                    ("(random itself)" if name == RANDOM else "no: not distinguishable from random")]
                   for label, name, winner in gen.best])
@@ -236,7 +236,7 @@ def _judge_table(rows: list[EvaluationRow]) -> Table | None:
 def _signal_section(noise: list[SignalNoise]) -> Table:
     rows = [[n.label, pp(n.signal, n.points, False), pp(n.noise, n.points, False),
              "" if n.ratio is None else f"{n.ratio:.2f}", pp(n.median_mde, n.points, False),
-             "yes" if n.separates else "cannot tell: random runs do not vary" if not n.noise
+             "possibly: strategies spread at least as much as random runs (a ratio, not a test)" if n.separates else "cannot tell: random runs do not vary" if not n.noise
              else "no: strategies differ less than random runs do"] for n in noise]
     return Table("Signal (SD across strategies) against noise (SD of one random run)",
                  ["setting", "signal", "noise", "ratio", "median MDE", "can this benchmark separate strategies?"], rows)
