@@ -151,10 +151,10 @@ def decontaminate_command(
 
     Example: chase pool decontaminate pools/alpaca.parquet --against ifeval,alpaca_eval
     """
-    from chasing_random.data.decontaminate import decontaminate
+    from chasing_random.data.decontaminate import contaminated_path, decontaminate
 
     names = [name.strip() for name in against.split(",") if name.strip()]
-    target = out or pool.with_name(f"{pool.stem}.contaminated.jsonl")
+    target = out or contaminated_path(pool)
     manifest = decontaminate(pool, names, target, n=ngram, threshold=threshold, min_words=min_words,
                              fields=tuple(f.strip() for f in fields.split(",") if f.strip()))
     echo_json({k: manifest[k] for k in ("out", "pool_rows", "contaminated", "by_benchmark", "benchmark_items",

@@ -162,6 +162,12 @@ def decontaminate(pool_path: str | Path, against: list[str], out: str | Path, *,
                                  "items_too_short": dict(index.too_short), "out": str(out)})
 
 
+def contaminated_path(pool_path: str | Path) -> Path:
+    """The contaminated-ids file that sits beside a pool file (``chase pool decontaminate``'s default)."""
+    pool_path = Path(pool_path)
+    return pool_path.with_name(pool_path.stem + ".contaminated.jsonl")
+
+
 def read_contaminated(path: str | Path) -> dict[str, str]:
     """The ids of a decontamination file with the benchmark each matched; errors name file and line."""
     path = Path(path)

@@ -53,9 +53,9 @@ def _contamination(pool: PoolConfig, pool_path: Path) -> dict:
     """With ``decontaminate: [benchmarks]``: the contaminated-ids file beside the pool and whether to exclude them."""
     if not pool.decontaminate:
         return {}
-    from chasing_random.data.decontaminate import decontaminate
+    from chasing_random.data.decontaminate import contaminated_path, decontaminate
 
-    path = pool_path.with_name(f"{pool.name}.contaminated.jsonl")
+    path = contaminated_path(pool_path)
     manifest = decontaminate(pool_path, pool.decontaminate, path)
     return {"contaminated": str(path), "contaminated_rows": manifest["contaminated"],
             "exclude_contaminated": pool.exclude_contaminated}
