@@ -36,8 +36,7 @@ class Estimator:
     def pool_rows(self, pool: PoolConfig) -> int:
         return pool.n or pool.limit or pool.expected_rows or 10_000
 
-    def tokens_per_row(self, pool: PoolConfig | None = None) -> int:
-        pool = pool or self.config.pools[0]
+    def tokens_per_row(self, pool: PoolConfig) -> int:
         return self.SYNTH_TOKENS_PER_ROW if pool.source == "synth" else self.TOKENS_PER_ROW
 
     def pool(self, pool: PoolConfig) -> float:
@@ -69,7 +68,7 @@ class Estimator:
                                        (tokens + self.JUDGE_OVERHEAD_TOKENS), "model_selection")
         return self.hours(0.0, "selection")
 
-    def training(self, rows: int, pool: PoolConfig | None = None) -> float:
+    def training(self, rows: int, pool: PoolConfig) -> float:
         """Tokens trained (capped by max_length and max_steps) x params x 6 for full fine-tuning, or 2 + 2 x
         the share of layers LoRA adapts (backward stops at the lowest adapted layer; no weight gradients)."""
         from chasing_random.training.presets import get_preset
