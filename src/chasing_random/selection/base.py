@@ -29,6 +29,7 @@ from chasing_random.store import (
     write_manifest,
 )
 
+DEFAULT_MODEL = "smollm2-135m-instruct"  # the packaged model: default scorer, embedder and tokenizer
 JSONL_BLOCK = 4096  # lines formatted at once when writing a ranking or subset file
 SUBSET_CHUNK = 200_000  # subset rows held at once: a larger subset is gathered in several reads of the pool
 

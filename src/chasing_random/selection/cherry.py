@@ -11,11 +11,10 @@ from __future__ import annotations
 from chasing_random.scoring.pre_experience import PreExperienceConfig
 from chasing_random.scoring.reference import CHERRY_ALPACA, CHERRY_WIZ, CHERRY_WIZ_AS_SHIPPED
 from chasing_random.scoring.shards import cost_to_make
-from chasing_random.selection.base import Ranking, SelectionContext, register
+from chasing_random.selection.base import DEFAULT_MODEL, Ranking, SelectionContext, register
 from chasing_random.selection.ifd import rank_by_ifd, reference_option
 
 CHERRY_MAX_LENGTH = 512  # Cherry's max_length
-DEFAULT_BASE = "smollm2-135m-instruct"
 CHERRY_REFERENCES = (CHERRY_WIZ, CHERRY_WIZ_AS_SHIPPED, CHERRY_ALPACA)
 
 
@@ -23,7 +22,7 @@ CHERRY_REFERENCES = (CHERRY_WIZ, CHERRY_WIZ_AS_SHIPPED, CHERRY_ALPACA)
 def cherry(ctx: SelectionContext) -> Ranking:
     """Cherry: IFD = loss_cond / loss_direct with a pre-experienced model; drop IFD > 1 and truncated rows."""
     opts = ctx.options
-    base = opts.model or DEFAULT_BASE
+    base = opts.model or DEFAULT_MODEL
     max_length = opts.max_length or CHERRY_MAX_LENGTH
     runs, train_hours, pre = [], 0.0, {"skipped": True}
     scorer = base

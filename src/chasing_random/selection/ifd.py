@@ -14,9 +14,8 @@ from chasing_random.errors import ChaseError
 from chasing_random.scoring.losses import ifd, mostly_above_one
 from chasing_random.scoring.reference import SUPERFILTERING
 from chasing_random.scoring.shards import TableRun, cost_to_make, table_info
-from chasing_random.selection.base import Ranking, SelectionContext, register
+from chasing_random.selection.base import DEFAULT_MODEL, Ranking, SelectionContext, register
 
-SMALL_MODEL = "smollm2-135m-instruct"  # Superfiltering used GPT-2, which no offline package ships.
 SUPERFILTER_MAX_LENGTH = 1024  # Superfiltering's default max_length
 GAIN_CHUNK = 2048
 
@@ -126,7 +125,8 @@ def superfilter(ctx: SelectionContext) -> Ranking:
     opts = ctx.options
     template, reference = reference_option(opts, "superfilter", (SUPERFILTERING,), "none")
     tables, unscored = ctx.tables.sampled(opts.score_limit, opts.seed)
-    run = tables.losses(opts.model or SMALL_MODEL, template, opts.max_length or SUPERFILTER_MAX_LENGTH,
+    # by default the packaged SmolLM2: Superfiltering used GPT-2, which no offline package ships
+    run = tables.losses(opts.model or DEFAULT_MODEL, template, opts.max_length or SUPERFILTER_MAX_LENGTH,
                         batch_size=opts.batch_size, dtype=opts.dtype, trust_remote_code=opts.trust_remote_code,
                         reference=reference, direct_prefix=opts.direct_prefix)
     ranking = rank_by_ifd(ctx, run, "superfilter", inclusive=False, drop_truncated=False, unscored=unscored)

@@ -13,6 +13,7 @@ import numpy as np
 from chasing_random.data.pool import pool_column
 from chasing_random.errors import ChaseError
 from chasing_random.selection.base import (
+    DEFAULT_MODEL,
     Ranking,
     SelectionContext,
     rank_by_score,
@@ -75,8 +76,6 @@ def full(ctx: SelectionContext) -> Ranking:
     return Ranking(ctx.column("id"))
 
 
-
-BASE_MODEL = "smollm2-135m-instruct"
 LENGTH_FIELDS = ("response", "both")
 
 
@@ -86,7 +85,7 @@ def token_lengths(ctx: SelectionContext) -> np.ndarray:
     if o.length_field not in LENGTH_FIELDS:
         raise ChaseError(f"unknown --length-field '{o.length_field}'; valid: {', '.join(LENGTH_FIELDS)}")
     columns = ["target"] if o.length_field == "response" else ["input", "target"]
-    return ctx.tables.lengths(columns, o.tokenizer or o.model or BASE_MODEL, trust_remote_code=o.trust_remote_code)
+    return ctx.tables.lengths(columns, o.tokenizer or o.model or DEFAULT_MODEL, trust_remote_code=o.trust_remote_code)
 
 
 @register("tokenlength")
@@ -97,5 +96,5 @@ def tokenlength(ctx: SelectionContext) -> Ranking:
     ranked = rank_by_score(ids, lengths.astype(np.float64), ctx.options.seed)
     by_id = dict(zip(ids, lengths.tolist()))
     return Ranking(ranked, scores={i: float(by_id[i]) for i in ranked},
-                   info={"tokenizer": ctx.options.tokenizer or ctx.options.model or BASE_MODEL,
+                   info={"tokenizer": ctx.options.tokenizer or ctx.options.model or DEFAULT_MODEL,
                          "length_field": ctx.options.length_field, "mean_tokens": float(lengths.mean())})

@@ -23,10 +23,9 @@ import pyarrow.parquet as pq
 
 from chasing_random.data.pool import POOL_SCHEMA, subsample_indices
 from chasing_random.errors import ChaseError
-from chasing_random.selection.base import Ranking, SelectionContext, SelectOptions, register
+from chasing_random.selection.base import DEFAULT_MODEL, Ranking, SelectionContext, SelectOptions, register
 from chasing_random.store import atomic_path, fingerprint
 
-BASE_MODEL = "smollm2-135m-instruct"
 RDS_MAX_LENGTH = 512
 POOLING = "weighted-mean"
 BLOCK_ROWS = 16384
@@ -193,7 +192,7 @@ def rds(ctx: SelectionContext) -> Ranking:
     from chasing_random.scoring.tables import ScoreTables
 
     o = ctx.options
-    model = o.model or BASE_MODEL
+    model = o.model or DEFAULT_MODEL
     common = {"pooling": POOLING, "batch_size": o.batch_size, "dtype": o.dtype,
               "max_length": o.max_length or RDS_MAX_LENGTH, "trust_remote_code": o.trust_remote_code}
     index = ctx.tables.embeddings(model, field=o.embed_field, **common)
