@@ -34,7 +34,6 @@ class Setting:
     metric: str
     primary: bool  # the benchmark's first metric: the one the generalisation table counts
     unit: str = "fraction"  # a key of chasing_random.benchmarks.UNITS, from the rows
-    higher_is_better: bool = True
 
     @property
     def label(self) -> str:
@@ -238,7 +237,7 @@ def analyse(rows: list[EvaluationRow], *, resamples: int = 2000, confidence: flo
     results = []
     for (pool, budget, benchmark, metric, primary), groups in grid.items():
         members = [r for runs in groups.values() for r in runs]
-        setting = Setting(pool, budget, benchmark, metric, primary, members[0].unit, members[0].higher_is_better)
+        setting = Setting(pool, budget, benchmark, metric, primary, members[0].unit)
         spec = spec_of(members, margins.get(benchmark.split(":")[0]))  # harness:mmlu -> harness
         random_rows = groups.get(RANDOM, [])
         run_var = pooled[(benchmark, metric, budget)]

@@ -29,11 +29,6 @@ class MetricSpec:
         """Factor from value units to percentage points (for display); 1 for percents and scores."""
         return 100.0 if self.unit == "fraction" else 1.0
 
-    @property
-    def suffix(self) -> str:
-        """How values read: percent for fractions and percents, nothing for scores."""
-        return "" if self.unit == "score" else "%"
-
 
 def spec_of(rows: list[EvaluationRow], margin: float | None = None) -> MetricSpec:
     """The spec of a setting's rows: unit and direction as the registry declared them, binary when every
