@@ -26,6 +26,7 @@ class LocalJudge(Judge):
                  cache_dir: str | None = None):
         if batch_size < 1:
             raise ChaseError(f"batch_size must be >= 1, got {batch_size}")
+        from chasing_random.models.loading import LazyCausalLM
         from chasing_random.models.precision import resolve_precision
 
         self.model = model
@@ -33,25 +34,18 @@ class LocalJudge(Judge):
         self.dtype, self.batch_size, self.max_length = self.precision.dtype, batch_size, max_length
         self.trust_remote_code, self.chat_template, self.device = trust_remote_code, chat_template, device
         self.cache = ResponseCache(cache_dir) if cache_dir else None
-        self._model = self._tokenizer = None
+        self._lm = LazyCausalLM(model, dtype=self.dtype, device=device, trust_remote_code=trust_remote_code)
 
     def describe(self) -> dict:
         """What identifies this judge in a manifest and a score-table key."""
         return {"backend": "local", "model": self.model, "dtype": self.dtype, "max_length": self.max_length,
                 "chat_template": self.chat_template}
 
-    def __getstate__(self) -> dict:
-        """Pickled (to a shard worker) without its weights; the worker loads its own copy once."""
-        return {**self.__dict__, "_model": None, "_tokenizer": None}
-
     def _load(self):
-        if self._model is None:
-            from chasing_random.models.loading import load_causal_lm_once
-
-            self._model, self._tokenizer = load_causal_lm_once(self.model, dtype=self.dtype, device=self.device,
-                                                               trust_remote_code=self.trust_remote_code)
-            self._tokenizer.padding_side = "left"
-        return self._model, self._tokenizer
+        """The model and tokenizer, loaded on first use (pickled to a shard worker without the weights)."""
+        model, tokenizer = self._lm()
+        tokenizer.padding_side = "left"
+        return model, tokenizer
 
     def encode(self, conversations: list[list[dict]]) -> list[list[int]]:
         """Token ids of each conversation's prompt, ending where the judge's answer starts."""
