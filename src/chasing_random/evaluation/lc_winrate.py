@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import csv
 import math
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -162,10 +163,19 @@ def _soft_logloss(target: np.ndarray, predicted: np.ndarray, weight: np.ndarray)
     return float(-np.mean(weight * (target * np.log(predicted) + (1 - target) * np.log(1 - predicted))))
 
 
-def _liblinear(c: float):
+def _fit_liblinear(c: float, x: np.ndarray, y: np.ndarray, sample_weight: np.ndarray):
+    """AlpacaEval's L1 logistic regression (liblinear, no intercept) fitted at C = ``c``."""
     from sklearn.linear_model import LogisticRegression
 
-    return LogisticRegression(C=c, l1_ratio=1.0, solver="liblinear", fit_intercept=False, random_state=RANDOM_STATE)
+    model = LogisticRegression(C=c, l1_ratio=1.0, solver="liblinear", fit_intercept=False, random_state=RANDOM_STATE)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # liblinear's convergence notes; the coefficients are what they are
+        return model.fit(x, y, sample_weight=sample_weight)
+
+
+def _gamed_weight(not_gamed: np.ndarray) -> np.ndarray:
+    """Row weights of the fit: 1 for a real comparison, REGULARIZE_LAMBDA / 2 for a length-gamed one."""
+    return not_gamed + REGULARIZE_LAMBDA * ~not_gamed / 2
 
 
 def _duplicated(features: np.ndarray, target: np.ndarray, weight: np.ndarray):
@@ -181,8 +191,6 @@ def fit_glm(features: np.ndarray, target: np.ndarray, weight: np.ndarray) -> tup
     as a win with weight target * weight and as a loss with weight (1 - target) * weight; C from
     ``CS`` by 5-fold GroupKFold (a row's two copies share a fold) on the weighted soft log loss; then
     refit on all rows. Returns (coefficients, chosen C)."""
-    import warnings
-
     from sklearn.model_selection import GroupKFold
 
     rows = len(target)
@@ -190,9 +198,7 @@ def fit_glm(features: np.ndarray, target: np.ndarray, weight: np.ndarray) -> tup
     soft, true_weight, groups = np.r_[target, target], np.r_[weight, weight], np.r_[np.arange(rows), np.arange(rows)]
 
     def fit(c: float, index: np.ndarray):
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # liblinear's convergence notes; the coefficients are what they are
-            return _liblinear(c).fit(x[index], y[index], sample_weight=sample_weight[index])
+        return _fit_liblinear(c, x[index], y[index], sample_weight[index])
 
     folds = list(GroupKFold(n_splits=N_SPLITS).split(x, y, groups))
     scores = np.zeros(len(CS))
@@ -207,12 +213,10 @@ def fit_glm(features: np.ndarray, target: np.ndarray, weight: np.ndarray) -> tup
 def _bootstrap_lcs(files: LCFiles, mine: np.ndarray, preferences: np.ndarray, c: float, seed: int) -> np.ndarray:
     """LC win rates refitted (at C = ``c``) on BOOTSTRAP resamples of the model's instructions; the gamed
     baseline rows stay as they are (they are the leaderboard's, not this sample's)."""
-    import warnings
-
     from scipy.special import expit
 
     rng = np.random.default_rng(seed)
-    weight_gamed = files.gamed_not_gamed + REGULARIZE_LAMBDA * ~files.gamed_not_gamed / 2
+    weight_gamed = _gamed_weight(files.gamed_not_gamed)
     out = np.empty(BOOTSTRAP)
     for b in range(BOOTSTRAP):
         pick = rng.integers(0, len(mine), len(mine))
@@ -220,9 +224,7 @@ def _bootstrap_lcs(files: LCFiles, mine: np.ndarray, preferences: np.ndarray, c:
         keep = ~np.isnan(target)
         x, y, w = _duplicated(np.vstack([files.gamed_features, mine[pick]])[keep], target[keep],
                               np.r_[weight_gamed, np.ones(len(pick))][keep])
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            coef = _liblinear(c).fit(x, y, sample_weight=w).coef_[0]
+        coef = _fit_liblinear(c, x, y, w).coef_[0]
         out[b] = expit(mine[pick][:, 1:] @ coef[1:]).mean() * 100
     return out
 
@@ -252,7 +254,7 @@ def length_controlled_winrate(annotations: list[dict], preferences: np.ndarray, 
         features = np.vstack([files.gamed_features, mine])
         target = np.r_[files.gamed_preference, preferences - 1]
         not_gamed = np.r_[files.gamed_not_gamed, np.ones(count, bool)]
-        weight = not_gamed + REGULARIZE_LAMBDA * ~not_gamed / 2
+        weight = _gamed_weight(not_gamed)
         keep = ~np.isnan(target)
         coef, best = fit_glm(features[keep], target[keep], weight[keep])
     at_equal_length = mine.copy()
