@@ -280,7 +280,7 @@ def _jsonl(rows: list[dict]) -> str:
     return "".join(json.dumps(row, ensure_ascii=False, sort_keys=True) + "\n" for row in rows)
 
 
-def _write_jsonl(path: Path, rows: Iterable[dict]) -> None:
+def write_jsonl(path: Path, rows: Iterable[dict]) -> None:
     """Write rows as sorted-key JSON lines atomically, a block of lines at a time."""
     with atomic_path(path) as tmp, open(tmp, "w", encoding="utf-8") as handle:
         block: list[dict] = []
@@ -357,7 +357,7 @@ def write_selection(ranking: Ranking, ctx: SelectionContext, strategy: str, out_
         raise ChaseError(f"{ctx.pool_path}: strategy '{label}' selected no row of {ctx.num_rows} (excluded: "
                          f"{excluded}); nothing written; loosen its options or pass --allow-empty")
     stem = run_stem(name, label, seed)
-    _write_jsonl(out_dir / f"{stem}.ranking.jsonl",
+    write_jsonl(out_dir / f"{stem}.ranking.jsonl",
                  ({"rank": r, "id": i, **({"score": ranking.scores[i]} if ranking.scores else {})}
                   for r, i in enumerate(ranking.ids)))
     subsets, underflow = {}, {}
@@ -366,7 +366,7 @@ def write_selection(ranking: Ranking, ctx: SelectionContext, strategy: str, out_
         if len(ids) < budget:
             underflow[str(budget)] = len(ids)
         path = out_dir / subset_filename(name, label, budget, seed)
-        _write_jsonl(path, _rows_at(source, np.array([position[i] for i in ids], dtype=np.int64)))
+        write_jsonl(path, _rows_at(source, np.array([position[i] for i in ids], dtype=np.int64)))
         subsets[str(budget)] = {"path": path.name, "rows": len(ids)}
         if contamination is not None:
             subsets[str(budget)]["contaminated"] = sum(i in contamination["ids"] for i in ids)

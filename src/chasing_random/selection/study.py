@@ -22,7 +22,7 @@ from chasing_random.data.study_subsets import (
     study_files,
 )
 from chasing_random.errors import ChaseError
-from chasing_random.selection.base import Ranking, SelectionContext, register, subset_filename
+from chasing_random.selection.base import Ranking, SelectionContext, register, subset_filename, write_jsonl
 from chasing_random.store import atomic_path, write_manifest
 
 STUDY_PREFIX = "study:"
@@ -74,22 +74,20 @@ def import_study_subsets(folder: str | Path, pools: dict[str, str | Path], out_d
     if not files:
         raise ChaseError(f"{folder}: no study files for the datasets given with --pool ({', '.join(pools)}); "
                          f"the folder has {', '.join(skipped)}")
-    indexes, frames, summaries, unmatched, written = {}, {}, [], [], []
+    indexes, by_ids, summaries, unmatched, written = {}, {}, [], [], []
     for study_file in files:
         if study_file.dataset not in indexes:
-            frames[study_file.dataset] = read_pool(pools[study_file.dataset])
-            indexes[study_file.dataset] = PoolIndex(frames[study_file.dataset])
+            frame = read_pool(pools[study_file.dataset])
+            indexes[study_file.dataset] = PoolIndex(frame)
+            by_ids[study_file.dataset] = frame.set_index("id", drop=False)
         matched = match_study_file(study_file, indexes[study_file.dataset])
         summaries.append(matched.summary())
         unmatched.extend(matched.unmatched)
-        by_id = frames[study_file.dataset].set_index("id", drop=False)
-        rows = by_id.loc[matched.ids, ["id", "input", "target"]].to_dict("records") if matched.ids else []
+        rows = by_ids[study_file.dataset].loc[matched.ids, ["id", "input", "target"]].to_dict("records") if matched.ids else []
         budget = study_file.budget if study_file.budget is not None else len(rows)
         name = subset_filename(pool_name(pools[study_file.dataset]), imported_label(study_file.strategy),
                                budget, study_file.trial)
-        with atomic_path(out_dir / name) as tmp:
-            tmp.write_text("".join(json.dumps(r, ensure_ascii=False, sort_keys=True) + "\n" for r in rows),
-                           encoding="utf-8")
+        write_jsonl(out_dir / name, rows)
         written.append(name)
     with atomic_path(out_dir / "unmatched.jsonl") as tmp:
         tmp.write_text("".join(json.dumps(u, ensure_ascii=False) + "\n" for u in unmatched), encoding="utf-8")
