@@ -97,7 +97,11 @@ class ScoreTables:
         if not path.exists():
             with atomic_path(path) as tmp:
                 pq.write_table(pa.Table.from_pandas(pool[pool["id"].isin(set(ids))], preserve_index=False), tmp)
-        return ScoreTables(path, self.store), sorted(set(pool["id"]) - set(ids))
+        return ScoreTables(path, self.store), self.unscored(ids)
+
+    def unscored(self, ids: Sequence[str]) -> list[str]:
+        """The pool's ids outside a scored sample, sorted (what a strategy excludes as not scored)."""
+        return sorted(set(self.column("id")) - set(ids))
 
     # --- model-scored tables ---------------------------------------------------------------------
     def lengths(self, columns: Sequence[str], tokenizer: str | None = None,

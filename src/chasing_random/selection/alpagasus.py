@@ -9,6 +9,7 @@ from chasing_random.selection.base import (
     JudgeSpec,
     Ranking,
     SelectionContext,
+    not_scored,
     rank_by_score,
     register,
 )
@@ -37,7 +38,7 @@ def judged_rows(ctx: SelectionContext, table: RatingTable, sampled: list[str] | 
         if isinstance(failure, str):
             excluded.setdefault(failure_reason(failure), []).append(row_id)
     if sampled is not None:
-        excluded[f"not scored (--score-limit {ctx.options.score_limit})"] = sorted(set(ctx.column("id")) - set(sampled))
+        excluded[not_scored(ctx.options.score_limit)] = ctx.tables.unscored(sampled)
     return summary, frame[frame["failure"].isna()], excluded
 
 

@@ -266,6 +266,11 @@ def rank_by_score(ids: list[str], scores: np.ndarray, seed: int) -> list[str]:
     return [ids[i] for i in rank_order(scores, seed)]
 
 
+def not_scored(score_limit: int) -> str:
+    """The exclusion reason of pool rows outside a strategy's ``--score-limit`` sample."""
+    return f"not scored (--score-limit {score_limit})"
+
+
 def subset_filename(pool: str, strategy: str, budget: int, seed: int | None) -> str:
     """``{pool}_{strategy}_{budget}[_{seed}].jsonl``: the name every later stage expects."""
     return f"{pool}_{strategy}_{budget}" + (f"_{seed}" if seed is not None else "") + ".jsonl"

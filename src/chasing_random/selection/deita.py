@@ -9,7 +9,7 @@ from chasing_random.errors import ChaseError
 from chasing_random.results import Spend
 from chasing_random.scoring.ratings import failure_summary
 from chasing_random.selection.alpagasus import failure_reason
-from chasing_random.selection.base import Ranking, SelectionContext, register
+from chasing_random.selection.base import Ranking, SelectionContext, not_scored, register
 from chasing_random.selection.diversity import diversity_walk, underflow_report
 
 SCORES = ("evol", "quality", "complexity")
@@ -38,7 +38,7 @@ def deita(ctx: SelectionContext) -> Ranking:
     pool_ids = ctx.column("id")
     sampled = ctx.tables.sample_ids(o.score_limit, o.seed)
     if sampled is not None:
-        excluded[f"not scored (--score-limit {o.score_limit})"] = sorted(set(pool_ids) - set(sampled))
+        excluded[not_scored(o.score_limit)] = ctx.tables.unscored(sampled)
     for kind in kinds:
         table = ctx.tables.deita(scorer_spec(ctx, kind), kind, ids=sampled, retry_failed=o.retry_failed)
         warnings.append(failure_summary(table, o.max_failure_rate, f"deita {kind} scorer"))

@@ -14,7 +14,7 @@ from chasing_random.errors import ChaseError
 from chasing_random.scoring.losses import ifd, mostly_above_one
 from chasing_random.scoring.reference import SUPERFILTERING
 from chasing_random.scoring.shards import TableRun, cost_to_make, table_info
-from chasing_random.selection.base import DEFAULT_MODEL, Ranking, SelectionContext, register
+from chasing_random.selection.base import DEFAULT_MODEL, Ranking, SelectionContext, not_scored, register
 
 SUPERFILTER_MAX_LENGTH = 1024  # Superfiltering's default max_length
 GAIN_CHUNK = 2048
@@ -45,7 +45,7 @@ def rank_by_ifd(ctx: SelectionContext, run: TableRun, kind: str, *, inclusive: b
     order = keep[np.lexsort((keep, -values[keep]))]
     excluded = {reason: list(ids[mask]) for reason, mask in masks + [("ifd_above_max", above)] if mask.any()}
     if unscored:
-        excluded[f"not scored (--score-limit {ctx.options.score_limit})"] = list(unscored)
+        excluded[not_scored(ctx.options.score_limit)] = list(unscored)
     finite = values[scored]
     warnings = []
     if mostly_above_one(finite):
